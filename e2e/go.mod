@@ -1,0 +1,3 @@
+module livevote/e2e
+
+go 1.26

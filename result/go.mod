@@ -1,0 +1,3 @@
+module livevote/result
+
+go 1.26

@@ -1,0 +1,125 @@
+// Package config holds the environment helpers every service's own config
+// package uses: defaults for unset variables and validation whose errors
+// name the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Getenv reads one environment variable; os.Getenv in main, a map lookup in
+// tests.
+type Getenv func(key string) string
+
+// ErrInvalid is wrapped by every error about a variable's value.
+var ErrInvalid = errors.New("config: invalid setting")
+
+func invalid(key, value, why string) error {
+	return fmt.Errorf("%w: %s=%q: %s", ErrInvalid, key, value, why)
+}
+
+// String returns the variable's value with surrounding space removed, or def
+// when it is unset or blank.
+func String(getenv Getenv, key, def string) string {
+	if v := strings.TrimSpace(getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+// Addr returns a listen address of the form [host]:port with a port from 0
+// to 65535.
+func Addr(getenv Getenv, key, def string) (string, error) {
+	v := String(getenv, key, def)
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", invalid(key, v, "want [host]:port, such as :8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", invalid(key, v, "port must be a number from 0 to 65535")
+	}
+	if strings.ContainsAny(host, " /") {
+		return "", invalid(key, v, "host is not a host name or address")
+	}
+	return v, nil
+}
+
+// URL returns the variable parsed as an absolute URL with a host and one of
+// the given schemes.
+func URL(getenv Getenv, key, def string, schemes ...string) (*url.URL, error) {
+	v := String(getenv, key, def)
+	u, err := url.Parse(v)
+	if err != nil {
+		return nil, invalid(key, v, "not a URL")
+	}
+	ok := false
+	for _, s := range schemes {
+		ok = ok || u.Scheme == s
+	}
+	if !ok {
+		return nil, invalid(key, v, "scheme must be one of "+strings.Join(schemes, ", "))
+	}
+	if u.Host == "" {
+		return nil, invalid(key, v, "no host")
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, invalid(key, v, "port must be a number from 1 to 65535")
+		}
+	}
+	return u, nil
+}
+
+// Duration returns the variable parsed by time.ParseDuration; it must be
+// positive.
+func Duration(getenv Getenv, key string, def time.Duration) (time.Duration, error) {
+	v := String(getenv, key, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, invalid(key, v, "want a positive duration such as 5s")
+	}
+	return d, nil
+}
+
+// Int returns the variable as a whole number from min to max.
+func Int(getenv Getenv, key string, def, min, max int) (int, error) {
+	v := String(getenv, key, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		return 0, invalid(key, v, fmt.Sprintf("want a whole number from %d to %d", min, max))
+	}
+	return n, nil
+}
+
+// Name returns a non-blank name made of letters, digits and ".-_:*>" (a
+// Redis key or a NATS subject), or def.
+func Name(getenv Getenv, key, def string) (string, error) {
+	v := String(getenv, key, def)
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f {
+			return "", invalid(key, v, "must not contain spaces or control characters")
+		}
+	}
+	return v, nil
+}
+
+// Label returns a label shown to people: trimmed, at most 64 characters.
+func Label(getenv Getenv, key, def string) (string, error) {
+	v := String(getenv, key, def)
+	if len([]rune(v)) > 64 {
+		return "", invalid(key, v, "at most 64 characters")
+	}
+	return v, nil
+}

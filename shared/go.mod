@@ -1,0 +1,3 @@
+module livevote/shared
+
+go 1.26

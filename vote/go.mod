@@ -1,0 +1,3 @@
+module livevote/vote
+
+go 1.26

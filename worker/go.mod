@@ -1,0 +1,3 @@
+module livevote/worker
+
+go 1.26
