@@ -1,0 +1,77 @@
+// Package config loads the worker's settings from the environment.
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/ballot"
+	shared "livevote/shared/config"
+	"livevote/shared/tally"
+)
+
+// Config is the worker's settings.
+type Config struct {
+	Redis    *redis.Options
+	Postgres *pgxpool.Config
+	NATSURL  string
+	// Addr serves /healthz, /readyz and /metrics.
+	Addr     string
+	Stream   string
+	Subject  string
+	Group    string
+	LogLevel string
+	// BatchSize is the most stream entries read and written at once.
+	BatchSize int
+	// ClaimIdle is how long an entry stays pending with a consumer before
+	// another worker takes it over as abandoned.
+	ClaimIdle time.Duration
+}
+
+// Load reads the worker's variables, applying defaults.
+func Load(getenv shared.Getenv) (Config, error) {
+	var c Config
+	var err error
+	redisURL, err := shared.URL(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix")
+	if err != nil {
+		return c, err
+	}
+	if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
+		return c, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	dbURL, err := shared.URL(getenv, "DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres", "postgresql")
+	if err != nil {
+		return c, err
+	}
+	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
+		return c, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	natsURL, err := shared.URL(getenv, "NATS_URL", "nats://127.0.0.1:4222", "nats", "tls")
+	if err != nil {
+		return c, err
+	}
+	c.NATSURL = natsURL.String()
+	if c.Addr, err = shared.Addr(getenv, "WORKER_ADDR", ":8082"); err != nil {
+		return c, err
+	}
+	if c.Stream, err = shared.Name(getenv, "VOTE_STREAM", ballot.DefaultStream); err != nil {
+		return c, err
+	}
+	if c.Subject, err = shared.Name(getenv, "TALLY_SUBJECT", tally.DefaultSubject); err != nil {
+		return c, err
+	}
+	if c.Group, err = shared.Name(getenv, "WORKER_GROUP", "workers"); err != nil {
+		return c, err
+	}
+	if c.BatchSize, err = shared.Int(getenv, "WORKER_BATCH", 1000, 1, 100000); err != nil {
+		return c, err
+	}
+	if c.ClaimIdle, err = shared.Duration(getenv, "WORKER_CLAIM_IDLE", 5*time.Second); err != nil {
+		return c, err
+	}
+	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
+	return c, nil
+}

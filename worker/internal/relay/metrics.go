@@ -1,0 +1,54 @@
+package relay
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics is what the relay reports on /metrics.
+type Metrics struct {
+	Processed     prometheus.Counter
+	Batches       prometheus.Counter
+	BatchSize     prometheus.Histogram
+	BatchSeconds  prometheus.Histogram
+	Claimed       prometheus.Counter
+	Invalid       prometheus.Counter
+	Published     prometheus.Counter
+	PublishErrors prometheus.Counter
+	RedisErrors   prometheus.Counter
+	DBErrors      prometheus.Counter
+	StreamLength  prometheus.Gauge
+	Pending       prometheus.Gauge
+}
+
+// NewMetrics creates the relay's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Processed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_entries_processed_total", Help: "Stream entries committed and acknowledged."}),
+		Batches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_batches_total", Help: "Batches committed."}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "worker_batch_entries", Help: "Stream entries per batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "worker_batch_seconds", Help: "Time to commit, acknowledge and publish one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 10)}),
+		Claimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_entries_claimed_total", Help: "Entries taken over from consumers that left them pending."}),
+		Invalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_entries_invalid_total", Help: "Malformed stream entries dropped."}),
+		Published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_tallies_published_total", Help: "Tallies published on NATS."}),
+		PublishErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_publish_errors_total", Help: "Tallies that could not be published."}),
+		RedisErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_redis_errors_total", Help: "Failed Redis operations (each is retried)."}),
+		DBErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_postgres_errors_total", Help: "Failed batch commits (each is retried)."}),
+		StreamLength: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_stream_length", Help: "Entries in the vote stream (the backlog)."}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_stream_pending", Help: "Entries delivered to a worker and not yet acknowledged."}),
+	}
+	reg.MustRegister(m.Processed, m.Batches, m.BatchSize, m.BatchSeconds, m.Claimed, m.Invalid,
+		m.Published, m.PublishErrors, m.RedisErrors, m.DBErrors, m.StreamLength, m.Pending)
+	return m
+}

@@ -1,0 +1,226 @@
+// Command worker moves votes from the Redis stream into PostgreSQL and
+// publishes each new tally on NATS.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/health"
+	"livevote/shared/logging"
+	"livevote/worker/internal/config"
+	"livevote/worker/internal/relay"
+	"livevote/worker/internal/votedb"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(stdout, "worker", cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("WORKER_ADDR=%s: %w", cfg.Addr, err)
+	}
+
+	rdb := redis.NewClient(cfg.Redis)
+	defer rdb.Close()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg.Postgres)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	nc, err := connectNATS(cfg.NATSURL, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	store := votedb.New(pool)
+
+	var schemaReady bool
+	var schemaMu sync.Mutex
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	monitor := health.NewMonitor(logger, 2*time.Second,
+		health.Check{Name: "redis", Probe: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		health.Check{Name: "postgres", Probe: func(ctx context.Context) error {
+			if err := store.Ping(ctx); err != nil {
+				return err
+			}
+			schemaMu.Lock()
+			defer schemaMu.Unlock()
+			if !schemaReady {
+				return errors.New("schema not applied yet")
+			}
+			return nil
+		}},
+		health.Check{Name: "nats", Probe: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("not connected (%s)", nc.Status())
+			}
+			return nil
+		}},
+	)
+	for _, dep := range []string{"redis", "postgres", "nats"} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "worker_dependency_up", Help: "1 while the dependency answers.",
+			ConstLabels: prometheus.Labels{"dependency": dep},
+		}, func() float64 {
+			if monitor.Up(dep) {
+				return 1
+			}
+			return 0
+		}))
+	}
+	metrics := relay.NewMetrics(reg)
+
+	srv := &http.Server{Handler: routes(monitor, reg), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("health server stopped", "error", err)
+		}
+	}()
+	monCtx, monCancel := context.WithCancel(ctx)
+	defer monCancel()
+	go monitor.Run(monCtx, 2*time.Second)
+
+	consumer := consumerName()
+	logger.Info("worker starting", "addr", ln.Addr().String(), "stream", cfg.Stream, "group", cfg.Group,
+		"consumer", consumer, "subject", cfg.Subject)
+
+	pub := relay.NewNATSPublisher(nc, cfg.Subject)
+	// The schema must exist before the first batch; PostgreSQL may not be up yet.
+	if err := untilDone(ctx, logger, "applying schema", func() error { return store.Migrate(ctx) }); err == nil {
+		schemaMu.Lock()
+		schemaReady = true
+		schemaMu.Unlock()
+		// A previous worker may have died between a commit and its publish.
+		if t, err := store.Current(ctx); err == nil {
+			_ = pub.Publish(t)
+		}
+	}
+
+	if ctx.Err() == nil {
+		r := relay.New(logger, rdb, store, pub, metrics, relay.Config{
+			Stream: cfg.Stream, Group: cfg.Group, Consumer: consumer,
+			BatchSize: cfg.BatchSize, ClaimIdle: cfg.ClaimIdle,
+		})
+		if err := r.Run(ctx); err != nil {
+			logger.Error("relay stopped", "error", err)
+		}
+	}
+
+	logger.Info("worker stopping")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+	}
+	logger.Info("worker stopped")
+	return nil
+}
+
+func routes(monitor *health.Monitor, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		st := monitor.Probe(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		if !st.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write(st.JSON())
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+func connectNATS(url string, logger *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name("worker"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("nats disconnected", "error", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("NATS_URL: %w", err)
+	}
+	return nc, nil
+}
+
+// consumerName names this process in the consumer group: host, pid and a
+// random suffix, so a restarted worker never mistakes another's entries
+// for its own.
+func consumerName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "worker"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:6])
+}
+
+// untilDone calls op until it succeeds or ctx ends, logging the first
+// failure and each recovery.
+func untilDone(ctx context.Context, logger *slog.Logger, what string, op func() error) error {
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			if attempt > 1 {
+				logger.Info(what+" succeeded", "attempts", attempt)
+			}
+			return nil
+		}
+		if attempt == 1 {
+			logger.Warn(what+" failed; retrying", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 3*time.Second)
+	}
+}
