@@ -1,0 +1,98 @@
+// Command vote serves the vote page and API and appends each vote to the
+// Redis stream.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/health"
+	"livevote/shared/logging"
+	"livevote/vote/internal/config"
+	"livevote/vote/internal/votequeue"
+	"livevote/vote/internal/web"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "vote: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(stdout, "vote", cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+
+	// Fail fast on a bad address or a taken port, before anything else.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("VOTE_ADDR=%s: %w", cfg.Addr, err)
+	}
+	// A dead Redis must cost a voter a quick 503, not a long wait.
+	cfg.Redis.DialTimeout = time.Second
+	cfg.Redis.ReadTimeout = 2 * time.Second
+	cfg.Redis.WriteTimeout = 2 * time.Second
+	cfg.Redis.MaxRetries = 1
+	rdb := redis.NewClient(cfg.Redis)
+	defer rdb.Close()
+	queue := votequeue.New(rdb, cfg.Stream)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	monitor := health.NewMonitor(logger, 2*time.Second, health.Check{Name: "redis", Probe: queue.Ping})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vote_dependency_up", Help: "1 while the dependency answers.",
+		ConstLabels: prometheus.Labels{"dependency": "redis"},
+	}, func() float64 {
+		if monitor.Up("redis") {
+			return 1
+		}
+		return 0
+	}))
+	app, err := web.NewServer(logger, cfg, queue, monitor, reg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	go monitor.Run(ctx, 2*time.Second)
+
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listener(ln) }()
+	logger.Info("vote server listening", "addr", ln.Addr().String(), "stream", cfg.Stream,
+		"option_a", cfg.Labels["a"], "option_b", cfg.Labels["b"], "result_url", cfg.ResultURL.String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("vote server stopping")
+	// Requests in flight finish: their votes are either held by Redis and
+	// acknowledged, or refused.
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := app.ShutdownWithContext(shutCtx); err != nil {
+		logger.Warn("shutdown incomplete", "error", err)
+	}
+	logger.Info("vote server stopped")
+	return nil
+}
