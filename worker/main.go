@@ -122,7 +122,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 
 	pub := relay.NewNATSPublisher(nc, cfg.Subject)
 	// The schema must exist before the first batch; PostgreSQL may not be up yet.
-	if err := untilDone(ctx, logger, "applying schema", func() error { return store.Migrate(ctx) }); err == nil {
+	if err := health.WaitFor(ctx, logger, "applying schema", func() error { return store.Migrate(ctx) }); err == nil {
 		schemaMu.Lock()
 		schemaReady = true
 		schemaMu.Unlock()
@@ -199,28 +199,4 @@ func consumerName() string {
 		host = "worker"
 	}
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:6])
-}
-
-// untilDone calls op until it succeeds or ctx ends, logging the first
-// failure and each recovery.
-func untilDone(ctx context.Context, logger *slog.Logger, what string, op func() error) error {
-	delay := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			if attempt > 1 {
-				logger.Info(what+" succeeded", "attempts", attempt)
-			}
-			return nil
-		}
-		if attempt == 1 {
-			logger.Warn(what+" failed; retrying", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 3*time.Second)
-	}
 }

@@ -92,12 +92,19 @@ func (m *Monitor) Up(name string) bool {
 }
 
 // Run probes every interval until ctx ends, logging each dependency that
-// goes down or comes back.
+// goes down or comes back. The first probe waits one interval, so that
+// start-up work (connecting, applying the schema) is not reported as an
+// outage.
 func (m *Monitor) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	first := true
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 		st := m.Probe(ctx)
 		if ctx.Err() != nil {
 			return
@@ -116,10 +123,5 @@ func (m *Monitor) Run(ctx context.Context, interval time.Duration) {
 		}
 		m.mu.Unlock()
 		first = false
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }

@@ -4,9 +4,7 @@ package votedb
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,9 +12,6 @@ import (
 	"livevote/shared/schema"
 	"livevote/shared/tally"
 )
-
-// ErrNoTally reports a database whose schema has not been applied.
-var ErrNoTally = errors.New("votedb: tally not found; schema not applied")
 
 // Store is the votes database.
 type Store struct {
@@ -83,10 +78,6 @@ WITH input AS (
 )
 SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM versioned)`
 
-const selectTally = `
-SELECT v.version, v.updated_at, t.option, t.votes
-FROM tally_version v CROSS JOIN tally t`
-
 // Result is what one Apply did.
 type Result struct {
 	// Tally is the tally after the batch committed.
@@ -115,7 +106,7 @@ func (s *Store) Apply(ctx context.Context, votes []Vote) (Result, error) {
 	b := &pgx.Batch{}
 	b.Queue(lockTally)
 	b.Queue(upsertVotes, ids, opts, ms, ns)
-	b.Queue(selectTally)
+	b.Queue(schema.SelectTally)
 	br := s.pool.SendBatch(ctx, b)
 	var res Result
 	err := func() error {
@@ -127,7 +118,11 @@ func (s *Store) Apply(ctx context.Context, votes []Vote) (Result, error) {
 			return fmt.Errorf("upserting votes: %w", err)
 		}
 		res.Bumped = bumped > 0
-		t, err := scanTally(br.Query())
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("reading tally: %w", err)
+		}
+		t, err := schema.ScanTally(rows)
 		if err != nil {
 			return err
 		}
@@ -145,38 +140,9 @@ func (s *Store) Apply(ctx context.Context, votes []Vote) (Result, error) {
 
 // Current returns the committed tally.
 func (s *Store) Current(ctx context.Context) (tally.Tally, error) {
-	rows, err := s.pool.Query(ctx, selectTally)
+	rows, err := s.pool.Query(ctx, schema.SelectTally)
 	if err != nil {
 		return tally.Tally{}, fmt.Errorf("reading tally: %w", err)
 	}
-	return scanTally(rows, nil)
-}
-
-func scanTally(rows pgx.Rows, err error) (tally.Tally, error) {
-	if err != nil {
-		return tally.Tally{}, fmt.Errorf("reading tally: %w", err)
-	}
-	defer rows.Close()
-	var (
-		version int64
-		at      time.Time
-		counts  = make(map[string]int64, 2)
-		found   bool
-	)
-	for rows.Next() {
-		var option string
-		var n int64
-		if err := rows.Scan(&version, &at, &option, &n); err != nil {
-			return tally.Tally{}, fmt.Errorf("reading tally: %w", err)
-		}
-		counts[option] = n
-		found = true
-	}
-	if err := rows.Err(); err != nil {
-		return tally.Tally{}, fmt.Errorf("reading tally: %w", err)
-	}
-	if !found {
-		return tally.Tally{}, ErrNoTally
-	}
-	return tally.New(version, counts, at), nil
+	return schema.ScanTally(rows)
 }
