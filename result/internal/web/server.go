@@ -11,9 +11,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"livevote/result/internal/config"
 	"livevote/shared/health"
 	"livevote/shared/tally"
-	"livevote/result/internal/config"
 )
 
 // View is the newest tally.
