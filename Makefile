@@ -1,0 +1,58 @@
+# The voting system: vote (Fiber) → Redis stream → worker → PostgreSQL,
+# then NATS → result (Fiber, WebSocket). `make help` lists the targets.
+
+MODULES  := shared vote worker result e2e
+SERVICES := vote worker result
+PKGS     := ./shared/... ./vote/... ./worker/... ./result/... ./e2e/...
+GO       ?= go
+STATICCHECK_VERSION := 2025.1.1
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/vote, bin/worker and bin/result
+	@mkdir -p bin
+	@for s in $(SERVICES); do $(GO) build -o bin/$$s ./$$s || exit 1; done
+
+.PHONY: run
+run: build ## run the whole system here, dependencies included; Ctrl-C stops it
+	@scripts/run.sh
+
+.PHONY: test
+test: ## every test (race detector on) against real Redis, PostgreSQL and NATS
+	@scripts/test.sh
+
+.PHONY: services
+services: ## start Redis, PostgreSQL and NATS where they are not listening yet
+	@scripts/services.sh up >/dev/null
+
+.PHONY: bench
+bench: build ## the Go micro-benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+.PHONY: lint
+lint: ## go vet, gofmt check and staticcheck on every module
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module, then go work sync
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+	$(GO) work sync
+
+.PHONY: up
+up: ## the same system in containers (docker compose up --build)
+	docker compose up --build
+
+.PHONY: down
+down: ## stop the containers of `make up`
+	docker compose down
+
+.PHONY: clean
+clean: ## remove binaries (not .data/, which holds local service data)
+	rm -rf bin

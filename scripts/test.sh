@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make test`: every test against real Redis, PostgreSQL and NATS, started
+# when absent (and stopped again afterwards), with the race detector on.
+# The browser test needs Chromium: installed with apt-get when possible.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_chromium() {
+  for c in chromium chromium-browser google-chrome; do
+    command -v "$c" >/dev/null && { command -v "$c"; return 0; }
+  done
+  return 1
+}
+if ! find_chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing chromium for the browser test" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+  else
+    echo "[test] Chromium not found: the browser test will fail. Install chromium (apt-get install chromium) or set CHROME_PATH." >&2
+  fi
+fi
+CHROME_PATH=${CHROME_PATH:-$(find_chromium || true)}
+export CHROME_PATH
+
+started=$(scripts/services.sh up)
+cleanup() {
+  # shellcheck disable=SC2086
+  [ -z "$started" ] || scripts/services.sh down $started
+}
+trap cleanup EXIT
+
+go test -race -count=1 -timeout 15m ./shared/... ./vote/... ./worker/... ./result/... ./e2e/... "$@"
