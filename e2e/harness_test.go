@@ -386,3 +386,35 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// checkRows compares the votes table with each voter's expected last vote,
+// row by row: a lost vote and another voter's lost vote can cancel out in
+// the counts, never here.
+func (e *env) checkRows(want map[string]string) {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), "SELECT id, vote FROM votes")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	got := make(map[string]string, len(want))
+	for rows.Next() {
+		var id, v string
+		if err := rows.Scan(&id, &v); err != nil {
+			e.t.Fatal(err)
+		}
+		got[id] = v
+	}
+	wrong := 0
+	for id, w := range want {
+		if got[id] != w {
+			if wrong < 5 {
+				e.t.Errorf("voter %s: table holds %q, want %q", id, got[id], w)
+			}
+			wrong++
+		}
+	}
+	if wrong > 0 || len(got) != len(want) {
+		e.t.Errorf("%d of %d voters wrong; table has %d rows, want %d", wrong, len(want), len(got), len(want))
+	}
+}
