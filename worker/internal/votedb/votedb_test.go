@@ -5,47 +5,20 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
-	"os"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"livevote/worker/internal/testdb"
 )
 
-// testStore returns a Store on a schema of its own in the test database,
-// dropped when the test ends, with the schema applied.
+// testStore returns a Store on a schema of its own, with the schema applied.
 func testStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	t.Helper()
-	ctx := context.Background()
-	url := os.Getenv("TEST_DATABASE_URL")
-	if url == "" {
-		url = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	admin, err := pgxpool.New(ctx, url)
-	if err == nil {
-		err = admin.Ping(ctx)
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL at TEST_DATABASE_URL (%s) is unreachable: %v; start it with `make services` or set TEST_DATABASE_URL", url, err)
-	}
-	t.Cleanup(admin.Close)
-	name := fmt.Sprintf("test_votedb_%s", rand.Text()[:10])
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE") })
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = name
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := testdb.Pool(t)
 	s := New(pool)
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return s, pool
