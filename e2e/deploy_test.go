@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// No Docker engine runs where the tests run, so compose.yml and the
+// Dockerfiles are checked by parsing: every service is there, builds from a
+// Dockerfile that exists, gets only variables of the contract, and the
+// Dockerfiles copy only what exists.
+
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Restart     string            `yaml:"restart"`
+		Healthcheck map[string]any    `yaml:"healthcheck"`
+		Build       *composeBuild     `yaml:"build"`
+		Environment map[string]string `yaml:"environment"`
+		Ports       []string          `yaml:"ports"`
+		Command     []string          `yaml:"command"`
+		Volumes     []string          `yaml:"volumes"`
+		DependsOn   map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+	} `yaml:"services"`
+	Name    string         `yaml:"name"`
+	Volumes map[string]any `yaml:"volumes"`
+}
+
+type composeBuild struct {
+	Context    string `yaml:"context"`
+	Dockerfile string `yaml:"dockerfile"`
+}
+
+var contractVars = []string{"REDIS_URL", "DATABASE_URL", "NATS_URL", "VOTE_ADDR", "RESULT_ADDR", "WORKER_ADDR",
+	"OPTION_A", "OPTION_B", "RESULT_URL", "VOTE_STREAM", "TALLY_SUBJECT"}
+
+func TestComposeFile(t *testing.T) {
+	b, err := os.ReadFile("../compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatalf("compose.yml: %v", err)
+	}
+	for _, name := range []string{"redis", "postgres", "nats", "vote", "worker", "result"} {
+		if _, ok := c.Services[name]; !ok {
+			t.Errorf("compose.yml has no service %q", name)
+		}
+	}
+	wantPorts := map[string]string{"vote": "8080:8080", "result": "8081:8081"}
+	for _, name := range []string{"vote", "worker", "result"} {
+		s := c.Services[name]
+		if s.Build == nil {
+			t.Errorf("%s: no build section", name)
+			continue
+		}
+		df := filepath.Join("..", s.Build.Context, s.Build.Dockerfile)
+		if _, err := os.Stat(df); err != nil {
+			t.Errorf("%s: Dockerfile %s: %v", name, df, err)
+		}
+		for k := range s.Environment {
+			if !slices.Contains(contractVars, k) {
+				t.Errorf("%s: variable %s is not in the contract", name, k)
+			}
+		}
+		for dep := range s.DependsOn {
+			if _, ok := c.Services[dep]; !ok {
+				t.Errorf("%s depends on unknown service %s", name, dep)
+			}
+		}
+		if p := wantPorts[name]; p != "" && !slices.Contains(s.Ports, p) {
+			t.Errorf("%s: ports %v, want %s published", name, s.Ports, p)
+		}
+	}
+	if !slices.Contains(c.Services["redis"].Command, "--appendonly") {
+		t.Errorf("redis runs without --appendonly: acknowledged votes would not survive its restart")
+	}
+	if v := c.Services["nats"].Volumes; len(v) == 0 || !strings.HasPrefix(v[0], "./nats.conf:") {
+		t.Errorf("nats does not mount nats.conf: %v", v)
+	}
+}
+
+func TestDockerfiles(t *testing.T) {
+	for _, svc := range []string{"vote", "worker", "result"} {
+		t.Run(svc, func(t *testing.T) {
+			f, err := os.Open(filepath.Join("..", svc, "Dockerfile"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var froms, entry int
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				fields := strings.Fields(sc.Text())
+				if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+					continue
+				}
+				switch strings.ToUpper(fields[0]) {
+				case "FROM":
+					froms++
+				case "ENTRYPOINT":
+					entry++
+					if !strings.Contains(sc.Text(), `"/`+svc+`"`) {
+						t.Errorf("ENTRYPOINT %q does not run /%s", sc.Text(), svc)
+					}
+				case "COPY":
+					if strings.HasPrefix(fields[1], "--from") {
+						continue
+					}
+					for _, src := range fields[1 : len(fields)-1] {
+						if _, err := os.Stat(filepath.Join("..", src)); err != nil {
+							t.Errorf("COPY source %s: %v", src, err)
+						}
+					}
+				}
+			}
+			if froms < 2 || entry != 1 {
+				t.Errorf("got %d FROM and %d ENTRYPOINT, want a multi-stage build with one entrypoint", froms, entry)
+			}
+		})
+	}
+}
