@@ -1,6 +1,10 @@
 package web
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"livevote/shared/ballot"
+)
 
 type metrics struct {
 	accepted      *prometheus.CounterVec
@@ -19,5 +23,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 3, 10)}),
 	}
 	reg.MustRegister(m.accepted, m.rejected, m.appendSeconds)
+	// Every series exists from the start, so rates and alerts see zeros.
+	for _, o := range ballot.Options {
+		m.accepted.WithLabelValues(o)
+	}
+	for _, r := range []string{"invalid_option", "malformed_json", "content_type", "unavailable"} {
+		m.rejected.WithLabelValues(r)
+	}
 	return m
 }
