@@ -83,6 +83,19 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.metrics.RedisErrors.Inc()
 		bo.wait(ctx)
 	}
+	// failed sorts an error: a lost consumer group (Redis restarted without
+	// persistence, or the stream deleted) is recreated at once; anything
+	// else is an outage to wait out.
+	failed := func(what string, err error) {
+		if lostGroup(err) {
+			if groupReady {
+				r.logger.Warn("consumer group lost; recreating it", "stream", r.cfg.Stream, "error", err)
+			}
+			groupReady = false
+			return
+		}
+		fail(what, err)
+	}
 	for ctx.Err() == nil {
 		if !groupReady {
 			if err := r.createGroup(ctx); err != nil {
@@ -93,8 +106,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		if time.Since(lastClaim) >= r.cfg.ClaimIdle/4 {
 			if err := r.claimAbandoned(ctx); err != nil {
-				groupReady = !isNoGroup(err)
-				fail("claiming abandoned entries", err)
+				failed("claiming abandoned entries", err)
 				continue
 			}
 			r.sample(ctx)
@@ -117,8 +129,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			groupReady = !isNoGroup(err)
-			fail("reading stream", err)
+			failed("reading stream", err)
 			continue
 		}
 		if down {
@@ -142,8 +153,14 @@ func (r *Relay) createGroup(ctx context.Context) error {
 	return nil
 }
 
-func isNoGroup(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOGROUP")
+// lostGroup reports whether err says the stream or its group is gone:
+// NOGROUP, or UNBLOCKED when the stream is deleted under a blocked read.
+func lostGroup(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "NOGROUP") || strings.Contains(msg, "UNBLOCKED")
 }
 
 // claimAbandoned takes over the entries another consumer left pending for

@@ -98,7 +98,7 @@ func (f *fixture) ghostRead(n int64) []redis.XMessage {
 
 // start runs a relay on store until the returned stop is called.
 func (f *fixture) start(store Store) (stop func()) {
-	r := New(slog.New(slog.DiscardHandler), f.rdb, store, f.pub, f.metrics, Config{
+	r := New(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})), f.rdb, store, f.pub, f.metrics, Config{
 		Stream: f.stream, Group: "workers", Consumer: "test", BatchSize: 100,
 		Block: 50 * time.Millisecond, ClaimIdle: 200 * time.Millisecond,
 	})
