@@ -3,11 +3,7 @@ package web
 import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
-
-	"livevote/result/internal/hub"
 )
-
-type hubConn = hub.Conn
 
 // handleWS upgrades to a WebSocket and hands the connection to the hub,
 // which sends the current tally, then each newer one.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"livevote/result/internal/config"
+	"livevote/result/internal/hub"
 	"livevote/shared/health"
 	"livevote/shared/tally"
 )
@@ -23,7 +24,7 @@ type View interface {
 
 // Hub serves WebSocket clients.
 type Hub interface {
-	Serve(conn hubConn)
+	Serve(conn hub.Conn)
 }
 
 //go:embed templates/*.html
