@@ -109,7 +109,9 @@ start_nats() {
     fi
   fi
   mkdir -p "$data/nats"
-  "$bin" -c "$root/nats.conf" -a 127.0.0.1 -P "$data/nats/nats.pid" -l "$data/nats/nats.log" &
+  # Its own session: a Ctrl-C at the terminal must not reach it before
+  # the services that use it have stopped.
+  setsid "$bin" -c "$root/nats.conf" -a 127.0.0.1 -P "$data/nats/nats.pid" -l "$data/nats/nats.log" </dev/null >/dev/null 2>&1 &
   disown
   wait_port 4222 nats 10
   mark_started nats
