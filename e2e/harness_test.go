@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -37,9 +38,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	flag.Parse()
+	args := []string{"build", "-o"}
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		// Tests run the binaries with the race detector, so races in the
+		// real binaries fail too; benchmarks measure them as shipped.
+		args = []string{"build", "-race", "-o"}
+	}
 	for _, s := range []string{"vote", "worker", "result"} {
-		// With the race detector, so races in the real binaries fail too.
-		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, s), "livevote/"+s)
+		cmd := exec.Command("go", append(args, filepath.Join(dir, s), "livevote/"+s)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n", s, err)
@@ -62,7 +69,7 @@ func getenvOr(key, def string) string {
 // env is one test's own slice of the shared services: its own stream key,
 // NATS subject and PostgreSQL schema, so tests run in parallel and again.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	name    string
 	redis   string
 	dbURL   string // with search_path set to the test's schema
@@ -72,7 +79,7 @@ type env struct {
 	nc      *nats.Conn
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{
@@ -130,7 +137,7 @@ func (e *env) subject() string { return e.name + ".tally" }
 
 // proc is one running binary.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cmd  *exec.Cmd
 	addr string // host:port of its HTTP side
@@ -217,7 +224,7 @@ func (p *proc) stop(timeout time.Duration) error {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -227,7 +234,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -244,7 +251,7 @@ type voter struct {
 	id     string
 }
 
-func newVoter(t *testing.T) *voter {
+func newVoter(t testing.TB) *voter {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +260,7 @@ func newVoter(t *testing.T) *voter {
 }
 
 // vote posts to /api/vote and returns the status code.
-func (v *voter) vote(t *testing.T, vote *proc, option string) int {
+func (v *voter) vote(t testing.TB, vote *proc, option string) int {
 	t.Helper()
 	resp, err := v.client.Post(vote.url("/api/vote"), "application/json", strings.NewReader(`{"vote":"`+option+`"}`))
 	if err != nil {
@@ -280,7 +287,7 @@ func (v *voter) vote(t *testing.T, vote *proc, option string) int {
 }
 
 // apiTally reads /api/tally of a result server.
-func apiTally(t *testing.T, result *proc) tally.Tally {
+func apiTally(t testing.TB, result *proc) tally.Tally {
 	t.Helper()
 	resp, err := http.Get(result.url("/api/tally"))
 	if err != nil {
@@ -324,7 +331,7 @@ type socket struct {
 	news chan struct{}
 }
 
-func dialSocket(t *testing.T, result *proc) *socket {
+func dialSocket(t testing.TB, result *proc) *socket {
 	t.Helper()
 	conn, _, err := websocket.DefaultDialer.Dial("ws://"+result.addr+"/ws", nil)
 	if err != nil {

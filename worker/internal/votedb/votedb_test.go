@@ -208,3 +208,31 @@ func randInt(n int) int {
 	v, _ := rand.Int(rand.Reader, big.NewInt(int64(n)))
 	return int(v.Int64())
 }
+
+// BenchmarkApply1000 commits batches of 1,000 votes (a quarter of them
+// changes of mind) against the real database.
+func BenchmarkApply1000(b *testing.B) {
+	pool := testdb.Pool(b)
+	s := New(pool)
+	ctx := context.Background()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	seq := uint64(0)
+	batch := make([]Vote, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			seq++
+			id := fmt.Sprintf("voter%017d", seq)
+			if i%4 == 0 && seq > 2000 {
+				id = fmt.Sprintf("voter%017d", seq-1500)
+			}
+			batch[i] = Vote{VoterID: id, Option: []string{"a", "b"}[seq%2], Seq: Seq{Ms: seq}}
+		}
+		if _, err := s.Apply(ctx, Latest(batch)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "votes/s")
+}
