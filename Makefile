@@ -5,7 +5,7 @@ MODULES  := shared vote worker result e2e
 SERVICES := vote worker result
 PKGS     := ./shared/... ./vote/... ./worker/... ./result/... ./e2e/...
 GO       ?= go
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 
 .DEFAULT_GOAL := help
 

@@ -329,6 +329,8 @@ type socket struct {
 	got  []tally.Tally
 	raw  []string
 	news chan struct{}
+	// closeErr is why the connection ended, once it has.
+	closeErr error
 }
 
 func dialSocket(t testing.TB, result *proc) *socket {
@@ -343,6 +345,9 @@ func dialSocket(t testing.TB, result *proc) *socket {
 		for {
 			_, b, err := conn.ReadMessage()
 			if err != nil {
+				s.mu.Lock()
+				s.closeErr = err
+				s.mu.Unlock()
 				return
 			}
 			var tl tally.Tally

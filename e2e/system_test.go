@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go"
 
 	"livevote/shared/tally"
@@ -210,5 +211,52 @@ func TestVoteRefusedWhileRedisIsDown(t *testing.T) {
 	}
 	if code := newVoter(t).vote(t, vote, "a"); code != http.StatusServiceUnavailable {
 		t.Errorf("vote answered %d, want 503", code)
+	}
+}
+
+// TestSIGTERMStopsCleanly stops each service with SIGTERM while it works:
+// each exits 0, WebSocket clients get a close frame, and a vote acknowledged
+// before the worker stopped is counted by the next worker.
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	result := e.start("result")
+	worker := e.start("worker")
+	vote := e.start("vote")
+	ws := dialSocket(t, result)
+	v := newVoter(t)
+	if code := v.vote(t, vote, "b"); code != http.StatusAccepted {
+		t.Fatalf("vote answered %d", code)
+	}
+	if err := worker.stop(15 * time.Second); err != nil {
+		t.Errorf("worker: %v", err)
+	}
+	if code := v.vote(t, vote, "a"); code != http.StatusAccepted {
+		t.Fatalf("vote answered %d", code)
+	}
+	if err := vote.stop(15 * time.Second); err != nil {
+		t.Errorf("vote: %v", err)
+	}
+	e.start("worker")
+	waitFor(t, 15*time.Second, "the last vote counted after the restart", func() bool {
+		tl := apiTally(t, result)
+		return tl.Counts["a"] == 1 && tl.Counts["b"] == 0
+	})
+	if err := result.stop(15 * time.Second); err != nil {
+		t.Errorf("result: %v", err)
+	}
+	_ = ws.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	waitFor(t, 5*time.Second, "the WebSocket to be closed", func() bool {
+		ws.mu.Lock()
+		defer ws.mu.Unlock()
+		return ws.closeErr != nil
+	})
+	if !websocket.IsCloseError(ws.closeErr, websocket.CloseGoingAway) {
+		t.Errorf("WebSocket ended with %v, want a going-away close frame", ws.closeErr)
+	}
+	for _, p := range []*proc{worker, vote, result} {
+		if !strings.Contains(p.out.String(), "stopped") {
+			t.Errorf("%s did not log its stop", p.name)
+		}
 	}
 }
