@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"livevote/result/internal/config"
 	"livevote/result/internal/feed"
@@ -26,6 +25,7 @@ import (
 	"livevote/result/internal/web"
 	"livevote/shared/health"
 	"livevote/shared/logging"
+	"livevote/shared/opsmetrics"
 	"livevote/shared/tally"
 )
 
@@ -64,8 +64,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	defer pool.Close()
 	store := tallydb.New(pool)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The monitor's checks are bound below, once the view and NATS exist.
+	var monitor *health.Monitor
+	reg := opsmetrics.NewRegistry("result", func(dep string) bool { return monitor.Up(dep) }, "postgres", "nats")
 	empty := tally.Empty()
 	h := hub.New(hub.NewMetrics(reg), empty.Version, empty.AppendJSON(nil))
 	version := prometheus.NewGauge(prometheus.GaugeOpts{Name: "result_tally_version", Help: "Version of the tally being served."})
@@ -104,7 +105,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		return err
 	}
 
-	monitor := health.NewMonitor(logger, 2*time.Second,
+	monitor = health.NewMonitor(logger, 2*time.Second,
 		health.Check{Name: "postgres", Probe: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {
 				return err
@@ -121,17 +122,6 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 			return nil
 		}},
 	)
-	for _, dep := range []string{"postgres", "nats"} {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "result_dependency_up", Help: "1 while the dependency answers.",
-			ConstLabels: prometheus.Labels{"dependency": dep},
-		}, func() float64 {
-			if monitor.Up(dep) {
-				return 1
-			}
-			return 0
-		}))
-	}
 	app, err := web.NewServer(logger, cfg, view, h, monitor, reg)
 	if err != nil {
 		ln.Close()

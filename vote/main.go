@@ -12,12 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"livevote/shared/health"
 	"livevote/shared/logging"
+	"livevote/shared/opsmetrics"
 	"livevote/vote/internal/config"
 	"livevote/vote/internal/votequeue"
 	"livevote/vote/internal/web"
@@ -56,18 +55,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	defer rdb.Close()
 	queue := votequeue.New(rdb, cfg.Stream)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	monitor := health.NewMonitor(logger, 2*time.Second, health.Check{Name: "redis", Probe: queue.Ping})
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "vote_dependency_up", Help: "1 while the dependency answers.",
-		ConstLabels: prometheus.Labels{"dependency": "redis"},
-	}, func() float64 {
-		if monitor.Up("redis") {
-			return 1
-		}
-		return 0
-	}))
+	reg := opsmetrics.NewRegistry("vote", monitor.Up, "redis")
 	app, err := web.NewServer(logger, cfg, queue, monitor, reg)
 	if err != nil {
 		ln.Close()

@@ -20,12 +20,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"livevote/shared/health"
 	"livevote/shared/logging"
+	"livevote/shared/opsmetrics"
 	"livevote/worker/internal/config"
 	"livevote/worker/internal/relay"
 	"livevote/worker/internal/votedb"
@@ -71,8 +71,6 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 
 	var schemaReady bool
 	var schemaMu sync.Mutex
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	monitor := health.NewMonitor(logger, 2*time.Second,
 		health.Check{Name: "redis", Probe: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		health.Check{Name: "postgres", Probe: func(ctx context.Context) error {
@@ -93,17 +91,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 			return nil
 		}},
 	)
-	for _, dep := range []string{"redis", "postgres", "nats"} {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "worker_dependency_up", Help: "1 while the dependency answers.",
-			ConstLabels: prometheus.Labels{"dependency": dep},
-		}, func() float64 {
-			if monitor.Up(dep) {
-				return 1
-			}
-			return 0
-		}))
-	}
+	reg := opsmetrics.NewRegistry("worker", monitor.Up, "redis", "postgres", "nats")
 	metrics := relay.NewMetrics(reg)
 
 	srv := &http.Server{Handler: routes(monitor, reg), ReadHeaderTimeout: 5 * time.Second}

@@ -123,3 +123,24 @@ func Label(getenv Getenv, key, def string) (string, error) {
 	}
 	return v, nil
 }
+
+// The contract's defaults for the dependencies' addresses.
+const (
+	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
+	DefaultDatabaseURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	DefaultNATSURL     = "nats://127.0.0.1:4222"
+)
+
+// Labels returns what people see for options a and b: OPTION_A and
+// OPTION_B, by default Cats and Dogs.
+func Labels(getenv Getenv) (map[string]string, error) {
+	a, err := Label(getenv, "OPTION_A", "Cats")
+	if err != nil {
+		return nil, err
+	}
+	b, err := Label(getenv, "OPTION_B", "Dogs")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"a": a, "b": b}, nil
+}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"livevote/shared/ballot"
 	shared "livevote/shared/config"
 	"livevote/shared/tally"
 )
@@ -25,14 +24,14 @@ type Config struct {
 // Load reads the result server's variables, applying defaults.
 func Load(getenv shared.Getenv) (Config, error) {
 	var c Config
-	dbURL, err := shared.URL(getenv, "DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres", "postgresql")
+	dbURL, err := shared.URL(getenv, "DATABASE_URL", shared.DefaultDatabaseURL, "postgres", "postgresql")
 	if err != nil {
 		return c, err
 	}
 	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
 		return c, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	natsURL, err := shared.URL(getenv, "NATS_URL", "nats://127.0.0.1:4222", "nats", "tls")
+	natsURL, err := shared.URL(getenv, "NATS_URL", shared.DefaultNATSURL, "nats", "tls")
 	if err != nil {
 		return c, err
 	}
@@ -43,15 +42,9 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if c.Subject, err = shared.Name(getenv, "TALLY_SUBJECT", tally.DefaultSubject); err != nil {
 		return c, err
 	}
-	a, err := shared.Label(getenv, "OPTION_A", "Cats")
-	if err != nil {
+	if c.Labels, err = shared.Labels(getenv); err != nil {
 		return c, err
 	}
-	b, err := shared.Label(getenv, "OPTION_B", "Dogs")
-	if err != nil {
-		return c, err
-	}
-	c.Labels = map[string]string{ballot.OptionA: a, ballot.OptionB: b}
 	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
 	return c, nil
 }

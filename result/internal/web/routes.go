@@ -2,17 +2,17 @@ package web
 
 import (
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"livevote/shared/fiberops"
 )
 
 func routes(app *fiber.App, d *deps, hub Hub, reg *prometheus.Registry) {
 	app.Get("/", handlePage(d))
 	app.Get("/api/tally", handleTally(d.view))
 	app.Get("/ws", handleWS(hub))
-	app.Get("/static/:name", handleStatic())
-	app.Get("/healthz", handleHealthz())
-	app.Get("/readyz", handleReadyz(d.monitor))
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	app.Get("/static/:name", fiberops.Static(staticFS, "static"))
+	app.Get("/healthz", fiberops.Healthz())
+	app.Get("/readyz", fiberops.Readyz(d.monitor))
+	app.Get("/metrics", fiberops.Metrics(reg))
 }

@@ -27,7 +27,7 @@ type Config struct {
 // Load reads the vote server's variables, applying defaults.
 func Load(getenv shared.Getenv) (Config, error) {
 	var c Config
-	redisURL, err := shared.URL(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix")
+	redisURL, err := shared.URL(getenv, "REDIS_URL", shared.DefaultRedisURL, "redis", "rediss", "unix")
 	if err != nil {
 		return c, err
 	}
@@ -40,15 +40,9 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if c.Stream, err = shared.Name(getenv, "VOTE_STREAM", ballot.DefaultStream); err != nil {
 		return c, err
 	}
-	a, err := shared.Label(getenv, "OPTION_A", "Cats")
-	if err != nil {
+	if c.Labels, err = shared.Labels(getenv); err != nil {
 		return c, err
 	}
-	b, err := shared.Label(getenv, "OPTION_B", "Dogs")
-	if err != nil {
-		return c, err
-	}
-	c.Labels = map[string]string{ballot.OptionA: a, ballot.OptionB: b}
 	if c.ResultURL, err = shared.URL(getenv, "RESULT_URL", "http://localhost:8081", "http", "https"); err != nil {
 		return c, err
 	}

@@ -35,21 +35,21 @@ type Config struct {
 func Load(getenv shared.Getenv) (Config, error) {
 	var c Config
 	var err error
-	redisURL, err := shared.URL(getenv, "REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "unix")
+	redisURL, err := shared.URL(getenv, "REDIS_URL", shared.DefaultRedisURL, "redis", "rediss", "unix")
 	if err != nil {
 		return c, err
 	}
 	if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
 		return c, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	dbURL, err := shared.URL(getenv, "DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres", "postgresql")
+	dbURL, err := shared.URL(getenv, "DATABASE_URL", shared.DefaultDatabaseURL, "postgres", "postgresql")
 	if err != nil {
 		return c, err
 	}
 	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
 		return c, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	natsURL, err := shared.URL(getenv, "NATS_URL", "nats://127.0.0.1:4222", "nats", "tls")
+	natsURL, err := shared.URL(getenv, "NATS_URL", shared.DefaultNATSURL, "nats", "tls")
 	if err != nil {
 		return c, err
 	}

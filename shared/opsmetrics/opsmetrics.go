@@ -1,0 +1,33 @@
+// Package opsmetrics builds each service's Prometheus registry with the
+// series every service reports: Go runtime, process, and one up/down gauge
+// per dependency.
+package opsmetrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// UpFunc reports whether a dependency answered at the last check
+// (health.Monitor.Up).
+type UpFunc func(dependency string) bool
+
+// NewRegistry returns a registry with the Go and process collectors and a
+// gauge <service>_dependency_up{dependency} for each dependency.
+func NewRegistry(service string, up UpFunc, dependencies ...string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, dep := range dependencies {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        service + "_dependency_up",
+			Help:        "1 while the dependency answers, by the last background check.",
+			ConstLabels: prometheus.Labels{"dependency": dep},
+		}, func() float64 {
+			if up(dep) {
+				return 1
+			}
+			return 0
+		}))
+	}
+	return reg
+}
