@@ -42,7 +42,7 @@ lint: ## go vet, gofmt check and staticcheck on every module
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module, then go work sync
-	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
 	$(GO) work sync
 
 .PHONY: up

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -127,6 +128,21 @@ func TestDockerfiles(t *testing.T) {
 			}
 			if froms < 2 || entry != 1 {
 				t.Errorf("got %d FROM and %d ENTRYPOINT, want a multi-stage build with one entrypoint", froms, entry)
+			}
+		})
+	}
+}
+
+// TestServicesBuildAlone builds each service outside the workspace, as its
+// Dockerfile does: its go.mod and go.sum must be complete on their own.
+func TestServicesBuildAlone(t *testing.T) {
+	for _, svc := range []string{"vote", "worker", "result"} {
+		t.Run(svc, func(t *testing.T) {
+			cmd := exec.Command("go", "build", "-o", os.DevNull, ".")
+			cmd.Dir = filepath.Join("..", svc)
+			cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("GOWORK=off go build in %s: %v\n%s", svc, err, out)
 			}
 		})
 	}
