@@ -26,6 +26,10 @@ run: build ## run the whole system here, dependencies included; Ctrl-C stops it
 test: ## every test (race detector on) against real Redis, PostgreSQL and NATS
 	@scripts/test.sh
 
+.PHONY: chaos
+chaos: ## the fault suite at full length: kills and restarts under load (make test runs it short)
+	@scripts/test.sh -run 'TestChaos' -v ./e2e/ -chaos.full
+
 .PHONY: services
 services: ## start Redis, PostgreSQL and NATS where they are not listening yet
 	@scripts/services.sh up >/dev/null

@@ -141,16 +141,24 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	addr string // host:port of its HTTP side
-	out  *syncBuffer
-	done chan struct{}
-	err  error
+	// extra are the settings it was started with beyond the env's.
+	extra []string
+	out   *syncBuffer
+	done  chan struct{}
+	err   error
 }
 
 // start runs a binary with the test's settings plus extra VAR=value pairs,
 // and waits for its /healthz.
 func (e *env) start(name string, extra ...string) *proc {
 	e.t.Helper()
-	addr := freeAddr(e.t)
+	return e.startAt(name, freeAddr(e.t), extra...)
+}
+
+// startAt is start on a given address, so a restarted process is found
+// where it was.
+func (e *env) startAt(name, addr string, extra ...string) *proc {
+	e.t.Helper()
 	addrVar := map[string]string{"vote": "VOTE_ADDR", "worker": "WORKER_ADDR", "result": "RESULT_ADDR"}[name]
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = append(os.Environ(),
@@ -163,7 +171,7 @@ func (e *env) start(name string, extra ...string) *proc {
 		"WORKER_CLAIM_IDLE=1s",
 	)
 	cmd.Env = append(cmd.Env, extra...)
-	p := &proc{t: e.t, name: name, cmd: cmd, addr: addr, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: e.t, name: name, cmd: cmd, addr: addr, extra: extra, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -172,7 +180,7 @@ func (e *env) start(name string, extra ...string) *proc {
 	e.t.Cleanup(func() {
 		p.kill()
 		if e.t.Failed() {
-			e.t.Logf("--- %s output:\n%s", name, p.out.String())
+			e.t.Logf("--- %s output:\n%s", name, tail(p.out.String(), 60))
 		}
 	})
 	waitFor(e.t, 20*time.Second, name+" /healthz", func() bool {
@@ -184,6 +192,23 @@ func (e *env) start(name string, extra ...string) *proc {
 		return resp.StatusCode == 200
 	})
 	return p
+}
+
+// restart starts the same binary again, on the same address and settings,
+// once p has exited.
+func (e *env) restart(p *proc) *proc {
+	e.t.Helper()
+	<-p.done
+	return e.startAt(p.name, p.addr, p.extra...)
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("… %d lines before", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (p *proc) url(path string) string { return "http://" + p.addr + path }

@@ -76,6 +76,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		h.Broadcast(t.Version, encoded)
 	})
 	fd := feed.New(logger, store, view, feed.NewMetrics(reg))
+	natsReconnects := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "result_nats_reconnects_total", Help: "Reconnections to NATS."})
+	reg.MustRegister(natsReconnects)
 
 	nc, err := nats.Connect(cfg.NATSURL,
 		nats.Name("result"),
@@ -92,6 +95,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		nats.ReconnectHandler(func(*nats.Conn) {
 			// Tallies published while we were away are gone: catch up.
 			logger.Info("nats reconnected")
+			natsReconnects.Inc()
 			fd.Reload()
 		}),
 	)

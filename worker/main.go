@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,12 +63,28 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	defer pool.Close()
-	nc, err := connectNATS(cfg.NATSURL, logger)
+	store := votedb.New(pool)
+	natsReconnects := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "worker_nats_reconnects_total", Help: "Reconnections to NATS."})
+	var announce atomic.Pointer[relay.NATSPublisher] // set once connected
+	nc, err := connectNATS(cfg.NATSURL, logger, func() {
+		natsReconnects.Inc()
+		// Announce the current tally again: subscribers that were cut off
+		// with us may have missed the last one.
+		go func() {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if t, err := store.Current(qctx); err == nil && announce.Load() != nil {
+				_ = announce.Load().Publish(t)
+			}
+		}()
+	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	store := votedb.New(pool)
+	pub := relay.NewNATSPublisher(nc, cfg.Subject)
+	announce.Store(pub)
 
 	var schemaReady bool
 	var schemaMu sync.Mutex
@@ -92,6 +109,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		}},
 	)
 	reg := opsmetrics.NewRegistry("worker", monitor.Up, "redis", "postgres", "nats")
+	reg.MustRegister(natsReconnects)
 	metrics := relay.NewMetrics(reg)
 
 	srv := &http.Server{Handler: routes(monitor, reg), ReadHeaderTimeout: 5 * time.Second}
@@ -108,7 +126,6 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	logger.Info("worker starting", "addr", ln.Addr().String(), "stream", cfg.Stream, "group", cfg.Group,
 		"consumer", consumer, "subject", cfg.Subject)
 
-	pub := relay.NewNATSPublisher(nc, cfg.Subject)
 	// The schema must exist before the first batch; PostgreSQL may not be up yet.
 	if err := health.WaitFor(ctx, logger, "applying schema", func() error { return store.Migrate(ctx) }); err == nil {
 		schemaMu.Lock()
@@ -159,7 +176,9 @@ func routes(monitor *health.Monitor, reg *prometheus.Registry) http.Handler {
 	return mux
 }
 
-func connectNATS(url string, logger *slog.Logger) (*nats.Conn, error) {
+// connectNATS connects in the background (NATS may not be up yet) and for
+// ever; onReconnect runs after each reconnection.
+func connectNATS(url string, logger *slog.Logger, onReconnect func()) (*nats.Conn, error) {
 	nc, err := nats.Connect(url,
 		nats.Name("worker"),
 		nats.RetryOnFailedConnect(true),
@@ -170,6 +189,7 @@ func connectNATS(url string, logger *slog.Logger) (*nats.Conn, error) {
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+			onReconnect()
 		}),
 	)
 	if err != nil {

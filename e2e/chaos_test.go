@@ -1,0 +1,541 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/tally"
+)
+
+// The fault suite: every scenario runs the real binaries against a Redis
+// (append-only), PostgreSQL and NATS of its own, drives votes from many
+// voters while it breaks something, keeps its own record of each voter's
+// last acknowledged vote (the oracle), and then checks that PostgreSQL's
+// rows, every result server's /api/tally, the last tally on NATS and the
+// last message on every WebSocket equal the oracle exactly.
+//
+// `make test` runs it short; `make chaos` runs it at full length
+// (-chaos.full): longer load, more kills.
+var chaosFull = flag.Bool("chaos.full", false, "run the fault suite at full length")
+
+// chaosScale picks the short or the full figure.
+func chaosScale[T any](short, full T) T {
+	if *chaosFull {
+		return full
+	}
+	return short
+}
+
+// chaos is one scenario's system.
+type chaos struct {
+	t       *testing.T
+	c       *cluster
+	e       *env
+	oracle  *oracle
+	votes   []*proc
+	workers []*proc
+	results []*proc
+	sockets []*liveSocket
+	natsLog *natsWatcher
+
+	sent, acked, refused atomic.Int64
+	kills                int
+}
+
+func newChaos(t *testing.T) *chaos {
+	c := newCluster(t)
+	e := &env{t: t, name: "chaos", redis: c.redisURL(), dbURL: c.dbURL(), natsURL: c.natsURL()}
+	opts, _ := redis.ParseURL(e.redis)
+	e.rdb = redis.NewClient(opts)
+	t.Cleanup(func() { e.rdb.Close() })
+	pool, err := pgxpool.New(context.Background(), e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pool = pool
+	t.Cleanup(pool.Close)
+	return &chaos{t: t, c: c, e: e, oracle: &oracle{last: make(map[string]string)}}
+}
+
+// startSystem starts vote, worker and result servers in the given numbers.
+func (ch *chaos) startSystem(votes, workers, results int) (ws []*proc) {
+	for i := 0; i < results; i++ {
+		ch.results = append(ch.results, ch.e.start("result"))
+	}
+	for i := 0; i < workers; i++ {
+		ws = append(ws, ch.e.start("worker"))
+	}
+	ch.workers = ws
+	for i := 0; i < votes; i++ {
+		ch.votes = append(ch.votes, ch.e.start("vote"))
+	}
+	ch.watch()
+	return ws
+}
+
+// watch subscribes to the tally subject and opens a WebSocket on every
+// result server; both reconnect by themselves.
+func (ch *chaos) watch() {
+	ch.natsLog = watchNATS(ch.t, ch.e.natsURL, ch.e.subject())
+	for _, r := range ch.results {
+		ch.sockets = append(ch.sockets, openLiveSocket(ch.t, r))
+	}
+}
+
+// load votes from voters goroutines until ctx ends; each voter casts a few
+// votes (changes of mind) and is replaced by a new one. A refused vote is
+// retried until it is acknowledged, so every voter's last vote is known.
+func (ch *chaos) load(ctx context.Context, voters int) (wait func()) {
+	var wg sync.WaitGroup
+	for i := 0; i < voters; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				ch.voter(ctx, 1+rand.IntN(6))
+			}
+		}()
+	}
+	return wg.Wait
+}
+
+func (ch *chaos) voter(ctx context.Context, votes int) {
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 15 * time.Second}
+	for i := 0; i < votes && ctx.Err() == nil; i++ {
+		opt := []string{"a", "b"}[rand.IntN(2)]
+		ch.voteUntilAcked(client, opt)
+		time.Sleep(time.Duration(2+rand.IntN(8)) * time.Millisecond)
+	}
+}
+
+// voteUntilAcked sends one vote, to a random vote server, until one
+// acknowledges it (at most a minute).
+func (ch *chaos) voteUntilAcked(client *http.Client, opt string) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		vote := ch.votes[rand.IntN(len(ch.votes))]
+		ch.sent.Add(1)
+		resp, err := client.Post(vote.url("/api/vote"), "application/json", strings.NewReader(`{"vote":"`+opt+`"}`))
+		if err == nil {
+			var body struct {
+				VoterID string `json:"voter_id"`
+			}
+			ok := resp.StatusCode == http.StatusAccepted && json.NewDecoder(resp.Body).Decode(&body) == nil
+			resp.Body.Close()
+			if ok {
+				ch.acked.Add(1)
+				ch.oracle.record(body.VoterID, opt)
+				return
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				ch.t.Errorf("vote answered %d; want 202, or 503 while Redis is down", resp.StatusCode)
+				return
+			}
+		}
+		ch.refused.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	}
+	ch.t.Errorf("a vote was not acknowledged within a minute")
+}
+
+// converge waits until everything agrees with the oracle and returns how
+// long that took. First without any new vote, so the result servers must
+// catch up by themselves (a reload after a NATS outage, say); then after one
+// more vote, whose tally is published with everything up, so that the last
+// tally on NATS can be compared too. The table is checked row by row.
+func (ch *chaos) converge(timeout time.Duration) time.Duration {
+	ch.t.Helper()
+	start := time.Now()
+	ch.waitAgree(timeout, false)
+	took := time.Since(start)
+	ch.e.checkRows(ch.oracle.snapshot())
+
+	jar, _ := cookiejar.New(nil)
+	ch.voteUntilAcked(&http.Client{Jar: jar, Timeout: 15 * time.Second}, "a")
+	ch.waitAgree(timeout, true)
+	// Every service rode out the storm by itself: all ready again.
+	for _, p := range append(append(append([]*proc(nil), ch.votes...), ch.workers...), ch.results...) {
+		select {
+		case <-p.done: // killed for good by the scenario
+			continue
+		default:
+		}
+		resp, err := http.Get(p.url("/readyz"))
+		if err != nil {
+			ch.t.Errorf("%s /readyz: %v", p.name, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			ch.t.Errorf("%s not ready after the storm: %d %s", p.name, resp.StatusCode, body)
+		}
+	}
+	for i, s := range ch.sockets {
+		if back := s.backwards(); back != "" {
+			ch.t.Errorf("WebSocket %d: %s", i, back)
+		}
+	}
+	return took
+}
+
+func (ch *chaos) waitAgree(timeout time.Duration, withNATS bool) {
+	ch.t.Helper()
+	want := ch.oracle.counts()
+	deadline := time.Now().Add(timeout)
+	for {
+		state := ch.disagreement(want, withNATS)
+		if state == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			ch.t.Fatalf("not converged to %v within %v: %s", want, timeout, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// disagreement says what does not equal want yet, or "".
+func (ch *chaos) disagreement(want map[string]int64, withNATS bool) string {
+	same := func(t tally.Tally) bool { return t.Counts["a"] == want["a"] && t.Counts["b"] == want["b"] }
+	for i, r := range ch.results {
+		resp, err := http.Get(r.url("/api/tally"))
+		if err != nil {
+			return fmt.Sprintf("result %d: %v", i, err)
+		}
+		var t tally.Tally
+		err = json.NewDecoder(resp.Body).Decode(&t)
+		resp.Body.Close()
+		if err != nil || !same(t) {
+			return fmt.Sprintf("result %d /api/tally %v (err %v)", i, t.Counts, err)
+		}
+	}
+	if t, ok := ch.natsLog.last(); withNATS && (!ok || !same(t)) {
+		return fmt.Sprintf("last NATS tally %v", t.Counts)
+	}
+	for i, s := range ch.sockets {
+		if t, ok := s.last(); !ok || !same(t) {
+			return fmt.Sprintf("WebSocket %d last message %v", i, t.Counts)
+		}
+	}
+	n, err := ch.e.rdb.XLen(context.Background(), ch.e.stream()).Result()
+	if err != nil || n != 0 {
+		return fmt.Sprintf("stream holds %d entries (err %v)", n, err)
+	}
+	return ""
+}
+
+func (ch *chaos) report(what string, took time.Duration) {
+	ch.t.Logf("%s: %d votes sent, %d acknowledged, %d refused or retried, %d kills; %d voters; converged %v after the load",
+		what, ch.sent.Load(), ch.acked.Load(), ch.refused.Load(), ch.kills, len(ch.oracle.snapshot()), took.Round(time.Millisecond))
+}
+
+func (o *oracle) snapshot() map[string]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := make(map[string]string, len(o.last))
+	for k, v := range o.last {
+		m[k] = v
+	}
+	return m
+}
+
+// natsWatcher keeps the newest tally seen on a subject.
+type natsWatcher struct {
+	mu     sync.Mutex
+	newest tally.Tally
+	seen   bool
+}
+
+func watchNATS(t *testing.T, url, subject string) *natsWatcher {
+	w := &natsWatcher{}
+	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		var tl tally.Tally
+		if json.Unmarshal(m.Data, &tl) != nil {
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.seen || tl.Version > w.newest.Version {
+			w.newest, w.seen = tl, true
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *natsWatcher) last() (tally.Tally, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.newest, w.seen
+}
+
+// liveSocket is a WebSocket client of one result server that reconnects
+// when the server goes away, and notes any version that goes backwards on
+// one connection.
+type liveSocket struct {
+	mu       sync.Mutex
+	newest   tally.Tally
+	seen     bool
+	problems []string
+}
+
+func openLiveSocket(t *testing.T, result *proc) *liveSocket {
+	s := &liveSocket{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			conn, _, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+result.addr+"/ws", nil)
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			stop := context.AfterFunc(ctx, func() { conn.Close() })
+			var prev int64 = -1
+			for {
+				_, b, err := conn.ReadMessage()
+				if err != nil {
+					break
+				}
+				var tl tally.Tally
+				if json.Unmarshal(b, &tl) != nil {
+					continue
+				}
+				s.mu.Lock()
+				if tl.Version < prev {
+					s.problems = append(s.problems, fmt.Sprintf("version %d after %d", tl.Version, prev))
+				}
+				prev = tl.Version
+				s.newest, s.seen = tl, true
+				s.mu.Unlock()
+			}
+			stop()
+			conn.Close()
+		}
+	}()
+	return s
+}
+
+func (s *liveSocket) last() (tally.Tally, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newest, s.seen
+}
+
+func (s *liveSocket) backwards() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.problems, "; ")
+}
+
+// during runs the load for d while breaker breaks things, then stops the
+// load and waits for the voters in flight.
+func (ch *chaos) during(d time.Duration, voters int, breaker func(ctx context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	wait := ch.load(ctx, voters)
+	breaker(ctx)
+	<-ctx.Done()
+	wait()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// TestChaosWorkerKill9 kills the worker with SIGKILL at random moments,
+// many times, under load, and starts a new one each time.
+func TestChaosWorkerKill9(t *testing.T) {
+	ch := newChaos(t)
+	workers := ch.startSystem(1, 1, 1)
+	worker := workers[0]
+	ch.during(chaosScale(4*time.Second, 20*time.Second), 16, func(ctx context.Context) {
+		for sleepCtx(ctx, time.Duration(100+rand.IntN(400))*time.Millisecond) {
+			worker.kill()
+			ch.kills++
+			worker = ch.e.restart(worker)
+		}
+	})
+	ch.workers = []*proc{worker}
+	ch.report("worker kill -9", ch.converge(30*time.Second))
+}
+
+// TestChaosThreeWorkersOneLost runs three workers at once under load and
+// kills one for good; the other two take over its pending entries.
+func TestChaosThreeWorkersOneLost(t *testing.T) {
+	ch := newChaos(t)
+	workers := ch.startSystem(1, 3, 1)
+	ch.during(chaosScale(4*time.Second, 15*time.Second), 16, func(ctx context.Context) {
+		sleepCtx(ctx, chaosScale(1500*time.Millisecond, 5*time.Second))
+		workers[1].kill()
+		ch.kills++
+	})
+	ch.report("three workers, one killed", ch.converge(30*time.Second))
+}
+
+// TestChaosPostgresRestart kills PostgreSQL under load and starts it again:
+// votes are still accepted meanwhile, and the backlog drains after.
+func TestChaosPostgresRestart(t *testing.T) {
+	ch := newChaos(t)
+	ch.startSystem(1, 1, 1)
+	var ackedWhileDown int64
+	ch.during(chaosScale(5*time.Second, 20*time.Second), 16, func(ctx context.Context) {
+		for i := 0; i < chaosScale(1, 3) && sleepCtx(ctx, time.Second); i++ {
+			ch.c.pg.kill()
+			ch.kills++
+			before := ch.acked.Load()
+			time.Sleep(chaosScale(time.Second, 3*time.Second))
+			ackedWhileDown += ch.acked.Load() - before
+			ch.c.pg.up()
+		}
+	})
+	if ackedWhileDown == 0 {
+		t.Error("no vote was acknowledged while PostgreSQL was down; the vote path must not need it")
+	}
+	ch.report(fmt.Sprintf("postgres killed and restarted (%d votes acknowledged while it was down)", ackedWhileDown),
+		ch.converge(60*time.Second))
+}
+
+// TestChaosNATSRestart kills NATS and starts it again: the result server
+// and the WebSocket already open converge without any restart of ours, and
+// the versions on the socket never go backwards.
+func TestChaosNATSRestart(t *testing.T) {
+	ch := newChaos(t)
+	ch.startSystem(1, 1, 1)
+	ch.during(chaosScale(4*time.Second, 15*time.Second), 16, func(ctx context.Context) {
+		for i := 0; i < chaosScale(1, 3) && sleepCtx(ctx, time.Second); i++ {
+			ch.c.nats.restart(chaosScale(500*time.Millisecond, 2*time.Second))
+			ch.kills++
+		}
+	})
+	ch.report("nats killed and restarted", ch.converge(30*time.Second))
+}
+
+// TestChaosRedisRestart kills Redis (append-only) under load and starts it
+// again: votes get 503 while it is down, and nothing acknowledged is lost.
+func TestChaosRedisRestart(t *testing.T) {
+	ch := newChaos(t)
+	ch.startSystem(1, 1, 1)
+	ch.during(chaosScale(4*time.Second, 15*time.Second), 16, func(ctx context.Context) {
+		for i := 0; i < chaosScale(1, 3) && sleepCtx(ctx, time.Second); i++ {
+			ch.c.redis.restart(chaosScale(700*time.Millisecond, 2*time.Second))
+			ch.kills++
+		}
+	})
+	if ch.refused.Load() == 0 {
+		t.Error("no vote was refused while Redis was down")
+	}
+	ch.report("redis killed and restarted", ch.converge(30*time.Second))
+}
+
+// TestChaosTwoOfEach runs two vote servers and two result servers behind
+// the same Redis, PostgreSQL and NATS; both result servers converge.
+func TestChaosTwoOfEach(t *testing.T) {
+	ch := newChaos(t)
+	ch.startSystem(2, 2, 2)
+	ch.during(chaosScale(3*time.Second, 15*time.Second), 16, func(context.Context) {})
+	ch.report("two vote, two worker and two result servers", ch.converge(30*time.Second))
+}
+
+// TestChaosSIGTERM stops each service with SIGTERM under load and starts it
+// again: each exits 0 and nothing is lost.
+func TestChaosSIGTERM(t *testing.T) {
+	ch := newChaos(t)
+	workers := ch.startSystem(2, 1, 1)
+	procs := map[string]*proc{"worker": workers[0], "vote": ch.votes[0], "result": ch.results[0]}
+	ch.during(chaosScale(5*time.Second, 15*time.Second), 16, func(ctx context.Context) {
+		for _, name := range []string{"worker", "vote", "result"} {
+			if !sleepCtx(ctx, 700*time.Millisecond) {
+				return
+			}
+			p := procs[name]
+			if err := p.stop(15 * time.Second); err != nil {
+				t.Errorf("%s after SIGTERM: %v", name, err)
+			}
+			ch.kills++
+			procs[name] = ch.e.restart(p)
+		}
+	})
+	ch.votes[0], ch.results[0], ch.workers[0] = procs["vote"], procs["result"], procs["worker"]
+	ch.report("SIGTERM of each service", ch.converge(30*time.Second))
+}
+
+// TestChaosDependenciesLate starts the result server before PostgreSQL and
+// NATS exist and the worker before Redis: they report not-ready, naming
+// what is missing, then work once it appears.
+func TestChaosDependenciesLate(t *testing.T) {
+	ch := newChaos(t)
+	ch.c.pg.kill()
+	ch.c.nats.kill()
+	ch.c.redis.kill()
+	result := ch.e.start("result")
+	worker := ch.e.start("worker")
+	ch.results, ch.workers = []*proc{result}, []*proc{worker}
+	wantNotReady(t, result, "postgres")
+	wantNotReady(t, worker, "redis")
+
+	ch.c.pg.up()
+	waitReadyzNames(t, result, "nats")
+	ch.c.nats.up()
+	ch.c.redis.up()
+	result.waitReady()
+	worker.waitReady()
+
+	ch.votes = []*proc{ch.e.start("vote")}
+	ch.watch()
+	ch.during(chaosScale(2*time.Second, 5*time.Second), 8, func(context.Context) {})
+	ch.report("dependencies started after the services", ch.converge(30*time.Second))
+}
+
+func wantNotReady(t *testing.T, p *proc, dep string) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	waitReadyzNames(t, p, dep)
+}
+
+// waitReadyzNames waits until /readyz answers 503 naming dep.
+func waitReadyzNames(t *testing.T, p *proc, dep string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, p.name+" /readyz naming "+dep, func() bool {
+		resp, err := http.Get(p.url("/readyz"))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Failing string `json:"failing"`
+		}
+		return resp.StatusCode == 503 && json.NewDecoder(resp.Body).Decode(&st) == nil && st.Failing == dep
+	})
+}
