@@ -35,7 +35,11 @@ services: ## start Redis, PostgreSQL and NATS where they are not listening yet
 	@scripts/services.sh up >/dev/null
 
 .PHONY: bench
-bench: build ## the Go micro-benchmarks of the hot paths
+bench: build ## the load benchmark: ingest, end to end, latency, fan-out; prints its figures
+	@scripts/bench.sh $(ARGS)
+
+.PHONY: microbench
+microbench: build ## the Go micro-benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 .PHONY: lint

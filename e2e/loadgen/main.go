@@ -1,0 +1,175 @@
+// Command loadgen is the load benchmark of the voting system (`make bench`).
+// It starts the system on this machine (the binaries in bin/, against the
+// local Redis, PostgreSQL and NATS, on a stream, subject and schema of its
+// own) or drives one already running (-vote, -result, -worker), and prints,
+// for each phase, a table for people and one JSON line for machines:
+//
+//   - ingest: votes acknowledged per second over keep-alive connections,
+//     new voters and returning voters changing their minds;
+//   - end to end: votes per second from the first request until the result
+//     server's tally equals the generator's own count;
+//   - latency: from a vote's acknowledgement to the first WebSocket message
+//     that includes it, at steady rates;
+//   - fan-out: from a vote to the moment the last of N WebSocket clients has
+//     the new tally, and the result server's memory meanwhile;
+//   - CPU seconds and peak memory of each process of ours.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	voteURL, resultURL, workerURL string
+	binDir                        string
+	redisURL, databaseURL, natsURL string
+	duration                      time.Duration
+	conns                         int
+	rates                         []int
+	rateDuration                  time.Duration
+	clients                       int
+	rounds                        int
+	phases                        map[string]bool
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.StringVar(&o.voteURL, "vote", "", "vote server URL of a running system (empty: start one)")
+	fs.StringVar(&o.resultURL, "result", "", "result server URL of a running system")
+	fs.StringVar(&o.workerURL, "worker", "", "worker health URL of a running system (for its metrics)")
+	fs.StringVar(&o.binDir, "bin", "bin", "where the vote, worker and result binaries are, when starting the system")
+	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for a started system")
+	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL for a started system (a schema of its own is made and dropped)")
+	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS for a started system")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the ingest phase sends votes")
+	fs.IntVar(&o.conns, "conns", 64, "keep-alive connections of the ingest phase")
+	rates := fs.String("rates", "200,2000", "steady rates (votes/s) of the latency phase")
+	fs.DurationVar(&o.rateDuration, "rate-duration", 5*time.Second, "how long each steady rate runs")
+	fs.IntVar(&o.clients, "clients", 10000, "WebSocket clients of the fan-out phase")
+	fs.IntVar(&o.rounds, "rounds", 20, "votes timed in the fan-out phase")
+	phases := fs.String("phases", "ingest,latency,fanout", "which phases to run")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	for _, r := range strings.Split(*rates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-rates: %q is not a positive number", r)
+		}
+		o.rates = append(o.rates, n)
+	}
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "ingest", "latency", "fanout":
+			o.phases[p] = true
+		default:
+			return o, fmt.Errorf("-phases: unknown phase %q", p)
+		}
+	}
+	if (o.voteURL == "") != (o.resultURL == "") {
+		return o, fmt.Errorf("-vote and -result go together")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	raiseFileLimit(stderr)
+	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+
+	sys := &system{vote: o.voteURL, result: o.resultURL, worker: o.workerURL}
+	if sys.vote == "" {
+		progress("starting the system from %s/ (stream, subject and schema of its own)", o.binDir)
+		if sys, err = startSystem(ctx, o, progress); err != nil {
+			return err
+		}
+		defer sys.stop(progress)
+	}
+	stats := newProcStats(sys)
+	stats.start(ctx)
+
+	report := newReport(stdout)
+	if o.phases["ingest"] {
+		res, err := ingest(ctx, sys, o, progress)
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		report.ingest(res)
+	}
+	if o.phases["latency"] {
+		for _, rate := range o.rates {
+			res, err := latency(ctx, sys, rate, o.rateDuration, progress)
+			if err != nil {
+				return fmt.Errorf("latency at %d votes/s: %w", rate, err)
+			}
+			report.latency(res)
+		}
+	}
+	if o.phases["fanout"] {
+		res, err := fanout(ctx, sys, o.clients, o.rounds, progress, stats)
+		if err != nil {
+			return fmt.Errorf("fan-out: %w", err)
+		}
+		report.fanout(res)
+	}
+	report.processes(stats.stop())
+	return nil
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one: the
+// fan-out phase holds one socket per client. Processes started from here
+// inherit it.
+func raiseFileLimit(stderr io.Writer) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			fmt.Fprintf(stderr, "could not raise the open-file limit: %v\n", err)
+		}
+	}
+}
+
+// report prints each result as a table and as one JSON line.
+type report struct {
+	w io.Writer
+}
+
+func newReport(w io.Writer) *report { return &report{w: w} }
+
+func (r *report) emit(kind string, rows [][2]string, v any) {
+	fmt.Fprintf(r.w, "\n%s\n", kind)
+	for _, row := range rows {
+		fmt.Fprintf(r.w, "  %-34s %s\n", row[0], row[1])
+	}
+	b, _ := json.Marshal(map[string]any{"phase": kind, "result": v})
+	fmt.Fprintf(r.w, "%s\n", b)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+// system is the voting system under load: where its servers answer, and,
+// when this program started it, the processes and what to clean up.
+type system struct {
+	vote, result, worker string // base URLs
+	procs                []*exec.Cmd
+	cleanup              []func()
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startSystem runs the three binaries against the local dependencies, on a
+// fresh stream, subject and PostgreSQL schema.
+func startSystem(ctx context.Context, o options, progress func(string, ...any)) (*system, error) {
+	s := &system{}
+	name := "bench_" + strings.ToLower(rand.Text()[:8])
+
+	admin, err := pgxpool.New(ctx, o.databaseURL)
+	if err == nil {
+		err = admin.Ping(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("PostgreSQL at %s: %w (start it with `make services`)", o.databaseURL, err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		admin.Close()
+		return nil, err
+	}
+	s.cleanup = append(s.cleanup, func() {
+		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE")
+		admin.Close()
+	})
+	ropts, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return nil, err
+	}
+	s.cleanup = append(s.cleanup, func() {
+		rdb := redis.NewClient(ropts)
+		rdb.Del(context.Background(), name)
+		rdb.Close()
+	})
+	sep := "?"
+	if strings.Contains(o.databaseURL, "?") {
+		sep = "&"
+	}
+	common := []string{
+		"REDIS_URL=" + o.redisURL,
+		"DATABASE_URL=" + o.databaseURL + sep + "search_path=" + name,
+		"NATS_URL=" + o.natsURL,
+		"VOTE_STREAM=" + name,
+		"TALLY_SUBJECT=" + name + ".tally",
+		"LOG_LEVEL=warn",
+	}
+	for _, svc := range []string{"result", "worker", "vote"} {
+		addr, err := freeAddr()
+		if err != nil {
+			s.stop(progress)
+			return nil, err
+		}
+		cmd := exec.Command(filepath.Join(o.binDir, svc))
+		cmd.Env = append(append(os.Environ(), common...), strings.ToUpper(svc)+"_ADDR="+addr)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			s.stop(progress)
+			return nil, fmt.Errorf("starting %s (run `make build` first): %w", svc, err)
+		}
+		s.procs = append(s.procs, cmd)
+		url := "http://" + addr
+		switch svc {
+		case "vote":
+			s.vote = url
+		case "result":
+			s.result = url
+		case "worker":
+			s.worker = url
+		}
+		if err := waitReady(ctx, url+"/readyz"); err != nil {
+			s.stop(progress)
+			return nil, fmt.Errorf("%s: %w", svc, err)
+		}
+	}
+	progress("system ready: vote %s, result %s, worker %s", s.vote, s.result, s.worker)
+	return s, nil
+}
+
+func waitReady(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not ready within 30s", url)
+}
+
+// stop ends what startSystem started: SIGTERM, then cleanup.
+func (s *system) stop(progress func(string, ...any)) {
+	for _, p := range s.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range s.procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	for _, f := range s.cleanup {
+		f()
+	}
+	if len(s.procs) > 0 {
+		progress("system stopped")
+	}
+}
