@@ -37,16 +37,16 @@ func main() {
 }
 
 type options struct {
-	voteURL, resultURL, workerURL string
-	binDir                        string
+	voteURL, resultURL, workerURL  string
+	binDir                         string
 	redisURL, databaseURL, natsURL string
-	duration                      time.Duration
-	conns                         int
-	rates                         []int
-	rateDuration                  time.Duration
-	clients                       int
-	rounds                        int
-	phases                        map[string]bool
+	duration                       time.Duration
+	conns                          int
+	rates                          []int
+	rateDuration                   time.Duration
+	clients                        int
+	rounds                         int
+	phases                         map[string]bool
 }
 
 func parseFlags(args []string) (options, error) {
