@@ -54,6 +54,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close()
 	queue := votequeue.New(rdb, cfg.Stream)
+	defer queue.Close()
 
 	monitor := health.NewMonitor(logger, 2*time.Second, health.Check{Name: "redis", Probe: queue.Ping})
 	reg := opsmetrics.NewRegistry("vote", monitor.Up, "redis")
