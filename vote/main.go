@@ -50,7 +50,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	cfg.Redis.DialTimeout = time.Second
 	cfg.Redis.ReadTimeout = 2 * time.Second
 	cfg.Redis.WriteTimeout = 2 * time.Second
-	cfg.Redis.MaxRetries = 1
+	cfg.Redis.MaxRetries = 1 // a connection broken by a Redis restart is retried once
+	cfg.Redis.DialerRetries = 1
+	cfg.Redis.DialerRetryTimeout = 10 * time.Millisecond
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close()
 	queue := votequeue.New(rdb, cfg.Stream)
