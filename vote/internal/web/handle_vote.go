@@ -13,7 +13,7 @@ import (
 // with the voter's id once Redis holds it.
 func handleAPIVote(d *deps) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); err != nil || mt != fiber.MIMEApplicationJSON {
+		if !isJSON(c.Get(fiber.HeaderContentType)) {
 			d.metrics.rejected.WithLabelValues("content_type").Inc()
 			return c.Status(fiber.StatusUnsupportedMediaType).JSON(errorBody{Error: "Content-Type must be application/json"})
 		}
@@ -30,6 +30,19 @@ func handleAPIVote(d *deps) fiber.Handler {
 		if err := d.record(c, voter, req.Vote); err != nil {
 			return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{Error: unavailableMsg})
 		}
-		return c.Status(fiber.StatusAccepted).JSON(ballot.Accepted{VoterID: voter, Vote: req.Vote})
+		// Written by hand on this hot path: a voter id is URL-safe base64 and
+		// the vote is a or b, so nothing needs escaping.
+		c.Status(fiber.StatusAccepted).Type("json")
+		return c.SendString(`{"voter_id":"` + voter + `","vote":"` + req.Vote + `"}`)
 	}
+}
+
+// isJSON reports whether a Content-Type is application/json, with or
+// without parameters.
+func isJSON(contentType string) bool {
+	if contentType == fiber.MIMEApplicationJSON {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == fiber.MIMEApplicationJSON
 }

@@ -152,7 +152,9 @@ func (d *deps) record(c *fiber.Ctx, voter, option string) error {
 	}
 	d.metrics.accepted.WithLabelValues(option).Inc()
 	// Remembered in the browser so a returning voter sees their choice.
-	setCookie(c, choiceCookie, option)
+	if c.Cookies(choiceCookie) != option {
+		setCookie(c, choiceCookie, option)
+	}
 	return nil
 }
 
