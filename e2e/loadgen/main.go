@@ -4,12 +4,12 @@
 // own) or drives one already running (-vote, -result, -worker), and prints,
 // for each phase, a table for people and one JSON line for machines:
 //
+//   - latency: from a vote's acknowledgement to the first WebSocket message
+//     that includes it, at steady rates (first, on a system at rest);
 //   - ingest: votes acknowledged per second over keep-alive connections,
 //     new voters and returning voters changing their minds;
 //   - end to end: votes per second from the first request until the result
 //     server's tally equals the generator's own count;
-//   - latency: from a vote's acknowledgement to the first WebSocket message
-//     that includes it, at steady rates;
 //   - fan-out: from a vote to the moment the last of N WebSocket clients has
 //     the new tally, and the result server's memory meanwhile;
 //   - CPU seconds and peak memory of each process of ours.
@@ -65,7 +65,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.rateDuration, "rate-duration", 5*time.Second, "how long each steady rate runs")
 	fs.IntVar(&o.clients, "clients", 10000, "WebSocket clients of the fan-out phase")
 	fs.IntVar(&o.rounds, "rounds", 20, "votes timed in the fan-out phase")
-	phases := fs.String("phases", "ingest,latency,fanout", "which phases to run")
+	phases := fs.String("phases", "latency,ingest,fanout", "which phases to run (always in this order)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -113,13 +113,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stats.start(ctx)
 
 	report := newReport(stdout)
-	if o.phases["ingest"] {
-		res, err := ingest(ctx, sys, o, progress)
-		if err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
-		report.ingest(res)
-	}
 	if o.phases["latency"] {
 		for _, rate := range o.rates {
 			res, err := latency(ctx, sys, rate, o.rateDuration, progress)
@@ -128,6 +121,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			report.latency(res)
 		}
+	}
+	if o.phases["ingest"] {
+		res, err := ingest(ctx, sys, o, progress)
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		report.ingest(res)
 	}
 	if o.phases["fanout"] {
 		res, err := fanout(ctx, sys, o.clients, o.rounds, progress, stats)
