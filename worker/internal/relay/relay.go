@@ -1,6 +1,6 @@
 // Package relay moves votes from the Redis stream into PostgreSQL and
 // publishes each new tally: read a batch through the consumer group, commit
-// it, acknowledge it, then publish.
+// it, publish the tally it committed, then acknowledge the entries.
 package relay
 
 import (
@@ -234,6 +234,13 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 			return
 		}
 	}
+	// Announced as soon as it is committed (the acknowledgement below is not
+	// what viewers wait for). A claimed batch may be one whose first worker
+	// died between commit and publish: announce the tally even when this
+	// pass changed nothing.
+	if len(votes) > 0 && (res.Bumped || claimed) {
+		r.publish(res.Tally)
+	}
 	err := retry(fctx, func() error {
 		_, err := r.rdb.TxPipelined(fctx, func(p redis.Pipeliner) error {
 			p.XAck(fctx, r.cfg.Stream, r.cfg.Group, ids...)
@@ -257,11 +264,6 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 	r.metrics.Batches.Inc()
 	r.metrics.BatchSize.Observe(float64(len(msgs)))
 	r.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
-	// A claimed batch may be one whose first worker died between commit and
-	// publish: announce the tally even when this pass changed nothing.
-	if len(votes) > 0 && (res.Bumped || claimed) {
-		r.publish(res.Tally)
-	}
 	r.logger.Debug("batch done", "entries", len(msgs), "changed", res.Changed, "version", res.Tally.Version)
 }
 
