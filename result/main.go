@@ -78,7 +78,15 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	fd := feed.New(logger, store, view, feed.NewMetrics(reg))
 	natsReconnects := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "result_nats_reconnects_total", Help: "Reconnections to NATS."})
-	reg.MustRegister(natsReconnects)
+	reg.MustRegister(natsReconnects, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "result_seconds_since_nats_tally",
+		Help: "Seconds since the last tally arrived over NATS (-1 before the first); growing while votes come in means NATS is not delivering.",
+	}, func() float64 {
+		if d := fd.SinceNATS(); d >= 0 {
+			return d.Seconds()
+		}
+		return -1
+	}))
 
 	nc, err := nats.Connect(cfg.NATSURL,
 		nats.Name("result"),

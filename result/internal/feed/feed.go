@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,8 @@ type Feed struct {
 	view    View
 	reload  chan struct{}
 	metrics *Metrics
+	// lastNATS is when the last tally came over NATS (unix nanoseconds).
+	lastNATS atomic.Int64
 }
 
 // New returns a Feed into view.
@@ -59,7 +62,19 @@ func (f *Feed) receive(m *nats.Msg) {
 		return
 	}
 	f.metrics.Received.Inc()
+	f.lastNATS.Store(time.Now().UnixNano())
 	f.view.Offer(t)
+}
+
+// SinceNATS is how long ago the last tally came over NATS, or -1 before
+// the first. A value that keeps growing while votes come in means the
+// server is living on its PostgreSQL reloads alone.
+func (f *Feed) SinceNATS() time.Duration {
+	last := f.lastNATS.Load()
+	if last == 0 {
+		return -1
+	}
+	return time.Since(time.Unix(0, last))
 }
 
 // Reload asks Run to read the tally from PostgreSQL soon.

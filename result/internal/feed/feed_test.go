@@ -111,3 +111,14 @@ func TestReceiveOffersValidTalliesOnly(t *testing.T) {
 		t.Errorf("invalid metric %v, want 2", got)
 	}
 }
+
+func TestSinceNATS(t *testing.T) {
+	f := New(slog.New(slog.DiscardHandler), &fakeStore{}, &lastView{}, NewMetrics(prometheus.NewRegistry()))
+	if f.SinceNATS() != -1 {
+		t.Errorf("before any message got %v, want -1", f.SinceNATS())
+	}
+	f.receive(&nats.Msg{Subject: "s", Data: []byte(`{"version":1,"counts":{"a":1,"b":0},"total":1}`)})
+	if d := f.SinceNATS(); d < 0 || d > time.Second {
+		t.Errorf("just after a message got %v, want about 0", d)
+	}
+}
