@@ -12,7 +12,9 @@
 //     server's tally equals the generator's own count;
 //   - fan-out: from a vote to the moment the last of N WebSocket clients has
 //     the new tally, and the result server's memory meanwhile;
-//   - CPU seconds and peak memory of each process of ours.
+//   - CPU seconds and peak memory of each process of ours;
+//   - the floor: the same fan-out as bare TCP writes between two processes,
+//     what no WebSocket server can beat on this machine.
 package main
 
 import (
@@ -47,6 +49,7 @@ type options struct {
 	clients                        int
 	rounds                         int
 	phases                         map[string]bool
+	floorServer                    int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -65,7 +68,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.rateDuration, "rate-duration", 5*time.Second, "how long each steady rate runs")
 	fs.IntVar(&o.clients, "clients", 10000, "WebSocket clients of the fan-out phase")
 	fs.IntVar(&o.rounds, "rounds", 20, "votes timed in the fan-out phase")
-	phases := fs.String("phases", "latency,ingest,fanout", "which phases to run (always in this order)")
+	phases := fs.String("phases", "latency,ingest,fanout,floor", "which phases to run (always in this order)")
+	fs.IntVar(&o.floorServer, "floor-server", 0, "internal: run the writing side of the floor phase")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -79,7 +83,7 @@ func parseFlags(args []string) (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "ingest", "latency", "fanout":
+		case "ingest", "latency", "fanout", "floor":
 			o.phases[p] = true
 		default:
 			return o, fmt.Errorf("-phases: unknown phase %q", p)
@@ -95,6 +99,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if o.floorServer > 0 {
+		return floorServer(o.floorServer)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -137,6 +144,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		report.fanout(res)
 	}
 	report.processes(stats.stop())
+	if o.phases["floor"] {
+		// After the system's figures: it measures the machine, not us.
+		res, err := floor(ctx, o.clients, o.rounds, progress)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		report.floor(res)
+	}
 	return nil
 }
 
