@@ -121,10 +121,6 @@ func (h *Hub) Serve(conn Conn) {
 
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
-	// The write deadline is moved only when half of it is used up: moving a
-	// timer for every write of every client is a cost the fan-out feels,
-	// and a write stuck for writeWait/2 to writeWait still drops the client.
-	var deadline time.Time
 	for {
 		select {
 		case <-c.wake:
@@ -132,10 +128,7 @@ func (h *Hub) Serve(conn Conn) {
 			if pm == nil {
 				continue
 			}
-			if now := time.Now(); deadline.Sub(now) < writeWait/2 {
-				deadline = now.Add(writeWait)
-				_ = conn.SetWriteDeadline(deadline)
-			}
+			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := conn.WritePreparedMessage(pm); err != nil {
 				h.metrics.Dropped.Inc()
 				return
