@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"livevote/shared/servicetest"
 )
 
 // A cluster is a Redis (append-only), a PostgreSQL and a NATS of the test's
@@ -217,7 +219,7 @@ func (s *server) up() {
 	s.mu.Lock()
 	cmd := s.start()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &syncBuffer{}
+	out := &servicetest.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		s.mu.Unlock()

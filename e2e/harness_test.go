@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -25,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
+	"livevote/shared/servicetest"
 	"livevote/shared/tally"
 )
 
@@ -143,7 +143,7 @@ type proc struct {
 	addr string // host:port of its HTTP side
 	// extra are the settings it was started with beyond the env's.
 	extra []string
-	out   *syncBuffer
+	out   *servicetest.LockedBuffer
 	done  chan struct{}
 	err   error
 }
@@ -171,7 +171,7 @@ func (e *env) startAt(name, addr string, extra ...string) *proc {
 		"WORKER_CLAIM_IDLE=1s",
 	)
 	cmd.Env = append(cmd.Env, extra...)
-	p := &proc{t: e.t, name: name, cmd: cmd, addr: addr, extra: extra, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: e.t, name: name, cmd: cmd, addr: addr, extra: extra, out: &servicetest.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -405,23 +405,6 @@ func (s *socket) last() (tally.Tally, bool) {
 		return tally.Tally{}, false
 	}
 	return s.got[len(s.got)-1], true
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // checkRows compares the votes table with each voter's expected last vote,

@@ -1,16 +1,16 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"livevote/shared/servicetest"
 )
 
 func TestProbeNamesFirstFailing(t *testing.T) {
@@ -61,7 +61,7 @@ func TestProbeTimesOut(t *testing.T) {
 
 func TestRunLogsTransitions(t *testing.T) {
 	var up atomic.Bool
-	var buf syncBuffer
+	var buf servicetest.LockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	m := NewMonitor(logger, time.Second, Check{"redis", func(context.Context) error {
 		if up.Load() {
@@ -91,21 +91,4 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -40,7 +40,7 @@ func Boot(t *testing.T, run RunFunc, addrVar string, env map[string]string, down
 	env[addrVar] = addr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, out) }()
 
@@ -115,18 +115,22 @@ func RefuseBadSettings(t *testing.T, run RunFunc, urlVar, addrVar string) {
 	}
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer that a process's output and a test can
+// use at once.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+// String returns everything written so far.
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
