@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -277,15 +276,4 @@ func (s *server) restart(down time.Duration) {
 	s.kill()
 	time.Sleep(down)
 	s.up()
-}
-
-// ping reports whether the server's port answers.
-func (s *server) ping(ctx context.Context) bool {
-	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
 }

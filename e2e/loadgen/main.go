@@ -186,5 +186,3 @@ func (r *report) emit(kind string, rows [][2]string, v any) {
 	b, _ := json.Marshal(map[string]any{"phase": kind, "result": v})
 	fmt.Fprintf(r.w, "%s\n", b)
 }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
