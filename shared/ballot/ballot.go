@@ -1,53 +1,57 @@
-// Package ballot defines what a vote is on the wire: the option ids, the
-// voter id format, the JSON request and response of the vote API and the
-// fields of a vote entry in the Redis stream.
+// Package ballot defines what a vote is on the wire: the voter id format,
+// the JSON request and response of the vote API, the fields of the entries
+// of the Redis stream and the keys of the vote servers' copy of each poll.
 package ballot
 
 import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"fmt"
 )
-
-// The stored option ids. People see labels (OPTION_A, OPTION_B); the
-// database, the stream and the tally only ever hold these.
-const (
-	OptionA = "a"
-	OptionB = "b"
-)
-
-// Options lists every option id in display order.
-var Options = [...]string{OptionA, OptionB}
 
 // DefaultStream is the Redis stream key votes are appended to.
 const DefaultStream = "votes"
 
-// Stream entry field names written by the vote server and read by the worker.
+// Fields of a stream entry, written by the vote server and read by the
+// worker. A vote has FieldPoll, FieldVoter and FieldVote (an entry of
+// version 1 had no FieldPoll: it is a vote in the default poll). A poll
+// command has FieldOp and FieldPoll, and a create has FieldDef too.
 const (
+	FieldPoll  = "poll"
 	FieldVoter = "voter"
 	FieldVote  = "vote"
+	FieldOp    = "op"
+	FieldDef   = "def"
 )
 
-// ErrInvalidOption reports a vote that is not one of Options.
-var ErrInvalidOption = errors.New("ballot: vote must be \"a\" or \"b\"")
+// The poll commands of the stream, in FieldOp.
+const (
+	OpCreate = "create" // FieldDef holds the poll.Record as JSON
+	OpClose  = "close"
+	OpReopen = "reopen"
+)
 
-// ErrInvalidVoterID reports a voter id that NewVoterID could not have made.
-var ErrInvalidVoterID = errors.New("ballot: malformed voter id")
+// PollKey is the Redis hash that holds the vote servers' copy of a poll,
+// beside the stream (so every installation and test on one Redis has its
+// own). Its fields are in the Poll* constants.
+func PollKey(stream, pollID string) string { return stream + ":poll:" + pollID }
 
-// ValidOption reports whether s is one of Options.
-func ValidOption(s string) bool {
-	return s == OptionA || s == OptionB
-}
+// Fields of the Redis poll copy.
+const (
+	// PollDef is the poll.Record as JSON, written once when the poll is
+	// created (or restored by the worker from PostgreSQL).
+	PollDef = "def"
+	// PollState is "open" or "closed", changed by the vote server in the
+	// same script that appends the close or reopen to the stream.
+	PollState = "state"
+	// PollTally is the last committed tally as JSON, kept by the worker
+	// (PollTallyVersion is its version, so an older one never replaces it).
+	PollTally        = "tally"
+	PollTallyVersion = "tally_version"
+)
 
-// CheckOption returns ErrInvalidOption, with the offending value, when s is
-// not a valid option.
-func CheckOption(s string) error {
-	if !ValidOption(s) {
-		return fmt.Errorf("%w, got %.32q", ErrInvalidOption, s)
-	}
-	return nil
-}
+// ErrInvalidOption reports a vote that is not an option of its poll.
+var ErrInvalidOption = errors.New("ballot: not an option of the poll")
 
 // voterIDBytes of randomness make a voter id; 128 bits cannot be guessed.
 const voterIDBytes = 16
@@ -79,13 +83,15 @@ func ValidVoterID(s string) bool {
 	return true
 }
 
-// Request is the JSON body of POST /api/vote.
+// Request is the JSON body of POST /api/vote and POST /api/polls/{id}/votes.
 type Request struct {
 	Vote string `json:"vote"`
 }
 
-// Accepted is the JSON answer of POST /api/vote once Redis holds the vote.
+// Accepted is the JSON answer to a vote once Redis holds it; Poll is empty
+// on version 1's POST /api/vote.
 type Accepted struct {
 	VoterID string `json:"voter_id"`
+	Poll    string `json:"poll,omitempty"`
 	Vote    string `json:"vote"`
 }
