@@ -1,34 +1,12 @@
 package ballot
 
 import (
-	"errors"
 	"testing"
 )
 
-func TestCheckOption(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		ok   bool
-	}{
-		{"a", "a", true},
-		{"b", "b", true},
-		{"upper case", "A", false},
-		{"empty", "", false},
-		{"label", "Cats", false},
-		{"padded", " a", false},
-		{"third option", "c", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := CheckOption(tt.in)
-			if got := err == nil; got != tt.ok {
-				t.Fatalf("CheckOption(%q) error = %v, want ok=%v", tt.in, err, tt.ok)
-			}
-			if err != nil && !errors.Is(err, ErrInvalidOption) {
-				t.Errorf("CheckOption(%q) = %v, want it to wrap ErrInvalidOption", tt.in, err)
-			}
-		})
+func TestPollKey(t *testing.T) {
+	if got, want := PollKey("votes", "q7k2m9xa"), "votes:poll:q7k2m9xa"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 

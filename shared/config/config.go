@@ -76,6 +76,20 @@ func URL(getenv Getenv, key, def string, schemes ...string) (*url.URL, error) {
 	return u, nil
 }
 
+// OptionalURL is URL for a variable that may be left unset: it returns
+// nil, and no error, when the variable is unset or blank.
+func OptionalURL(getenv Getenv, key string, schemes ...string) (*url.URL, error) {
+	if String(getenv, key, "") == "" {
+		return nil, nil
+	}
+	u, err := URL(getenv, key, "", schemes...)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
 // Duration returns the variable parsed by time.ParseDuration; it must be
 // positive.
 func Duration(getenv Getenv, key string, def time.Duration) (time.Duration, error) {

@@ -6,14 +6,20 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"livevote/shared/poll"
 )
 
+var ab = []string{"a", "b"}
+
 func TestNewFillsEveryOption(t *testing.T) {
-	got := New(3, map[string]int64{"b": 2}, time.Date(2026, 11, 26, 19, 30, 0, 123456789, time.FixedZone("x", 3600)))
+	got := New("default", 3, ab, map[string]int64{"b": 2}, "", time.Date(2026, 11, 26, 19, 30, 0, 123456789, time.FixedZone("x", 3600)))
 	want := Tally{
+		Poll:      "default",
 		Version:   3,
 		Counts:    map[string]int64{"a": 0, "b": 2},
 		Total:     2,
+		State:     "open",
 		UpdatedAt: time.Date(2026, 11, 26, 18, 30, 0, 123000000, time.UTC),
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -21,19 +27,36 @@ func TestNewFillsEveryOption(t *testing.T) {
 	}
 }
 
+func TestEmpty(t *testing.T) {
+	p, err := poll.New("q7k2m9xa", "Which talk next?", []string{"Go", "Rust", "Zig"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Empty(p)
+	if got.Poll != "q7k2m9xa" || got.Version != 0 || got.Total != 0 || len(got.Counts) != 3 || got.State != "open" {
+		t.Errorf("got %+v, want version 0 of q7k2m9xa with three zero counts, open", got)
+	}
+}
+
 func TestMarshalJSON(t *testing.T) {
 	at := time.Date(2026, 11, 26, 19, 30, 0, 123000000, time.UTC)
+	twelve := make([]string, 12)
+	for i := range twelve {
+		twelve[i] = poll.OptionID(i)
+	}
 	tests := []struct {
 		name string
 		in   Tally
 		want string
 	}{
-		{"contract example", New(42, map[string]int64{"a": 10, "b": 7}, at),
-			`{"version":42,"counts":{"a":10,"b":7},"total":17,"updated_at":"2026-11-26T19:30:00.123Z"}`},
-		{"empty", New(0, nil, at),
-			`{"version":0,"counts":{"a":0,"b":0},"total":0,"updated_at":"2026-11-26T19:30:00.123Z"}`},
-		{"whole second keeps millis", New(1, map[string]int64{"a": 1}, at.Truncate(time.Second)),
-			`{"version":1,"counts":{"a":1,"b":0},"total":1,"updated_at":"2026-11-26T19:30:00.000Z"}`},
+		{"contract example", New("default", 42, ab, map[string]int64{"a": 10, "b": 7}, "open", at),
+			`{"poll":"default","version":42,"counts":{"a":10,"b":7},"total":17,"state":"open","updated_at":"2026-11-26T19:30:00.123Z"}`},
+		{"empty", New("default", 0, ab, nil, "", at),
+			`{"poll":"default","version":0,"counts":{"a":0,"b":0},"total":0,"state":"open","updated_at":"2026-11-26T19:30:00.123Z"}`},
+		{"closed, three options", New("q7k2m9xa", 5, []string{"a", "b", "c"}, map[string]int64{"c": 2}, "closed", at.Truncate(time.Second)),
+			`{"poll":"q7k2m9xa","version":5,"counts":{"a":0,"b":0,"c":2},"total":2,"state":"closed","updated_at":"2026-11-26T19:30:00.000Z"}`},
+		{"twelve in order", New("p", 1, twelve, map[string]int64{"l": 1}, "", at),
+			`{"poll":"p","version":1,"counts":{"a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0,"i":0,"j":0,"k":0,"l":1},"total":1,"state":"open","updated_at":"2026-11-26T19:30:00.123Z"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +78,29 @@ func TestMarshalJSON(t *testing.T) {
 	}
 }
 
+func TestUnmarshalJSONAccepts(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     Tally
+	}{
+		{"version 1 shape is the default poll's", `{"version":3,"counts":{"a":1,"b":2},"total":3,"updated_at":"2026-11-26T19:30:00Z"}`,
+			New("default", 3, nil, map[string]int64{"a": 1, "b": 2}, "open", time.Date(2026, 11, 26, 19, 30, 0, 0, time.UTC))},
+		{"an option this consumer does not know", `{"poll":"x1","version":1,"counts":{"a":1,"zz":1},"total":2,"state":"closed","updated_at":"2026-11-26T19:30:00Z"}`,
+			New("x1", 1, nil, map[string]int64{"a": 1, "zz": 1}, "closed", time.Date(2026, 11, 26, 19, 30, 0, 0, time.UTC))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Tally
+			if err := json.Unmarshal([]byte(tt.in), &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestUnmarshalJSONRejects(t *testing.T) {
 	tests := []struct {
 		name string
@@ -63,9 +109,12 @@ func TestUnmarshalJSONRejects(t *testing.T) {
 		{"wrong type", `{"version":"7","counts":{},"total":0}`},
 		{"no version", `{"counts":{"a":1,"b":0},"total":1}`},
 		{"negative version", `{"version":-1,"counts":{},"total":0}`},
-		{"unknown option", `{"version":1,"counts":{"a":1,"c":1},"total":2}`},
+		{"bad option id", `{"version":1,"counts":{"a":1,"C D":1},"total":2}`},
 		{"negative count", `{"version":1,"counts":{"a":-1,"b":2},"total":1}`},
 		{"wrong total", `{"version":1,"counts":{"a":1,"b":2},"total":4}`},
+		{"overflow", `{"version":1,"counts":{"a":9223372036854775807,"b":2},"total":1}`},
+		{"bad poll id", `{"poll":"../x","version":1,"counts":{},"total":0}`},
+		{"bad state", `{"poll":"x","version":1,"counts":{},"total":0,"state":"maybe"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,21 +129,23 @@ func TestUnmarshalJSONRejects(t *testing.T) {
 
 func TestPercentages(t *testing.T) {
 	tests := []struct {
-		name   string
-		counts map[string]int64
-		want   []int
+		name    string
+		options []string
+		counts  map[string]int64
+		want    []int
 	}{
-		{"no votes", nil, []int{0, 0}},
-		{"one vote", map[string]int64{"a": 1}, []int{100, 0}},
-		{"even", map[string]int64{"a": 5, "b": 5}, []int{50, 50}},
-		{"thirds round to 100", map[string]int64{"a": 1, "b": 2}, []int{33, 67}},
-		{"tie on remainder goes to first", map[string]int64{"a": 1, "b": 1}, []int{50, 50}},
-		{"tiny share", map[string]int64{"a": 1, "b": 999}, []int{0, 100}},
-		{"just over half", map[string]int64{"a": 10, "b": 7}, []int{59, 41}},
+		{"no votes", ab, nil, []int{0, 0}},
+		{"one vote", ab, map[string]int64{"a": 1}, []int{100, 0}},
+		{"even", ab, map[string]int64{"a": 5, "b": 5}, []int{50, 50}},
+		{"thirds round to 100", ab, map[string]int64{"a": 1, "b": 2}, []int{33, 67}},
+		{"tie on remainder goes to first", []string{"a", "b", "c"}, map[string]int64{"a": 1, "b": 1, "c": 1}, []int{34, 33, 33}},
+		{"tiny share", ab, map[string]int64{"a": 1, "b": 999}, []int{0, 100}},
+		{"just over half", ab, map[string]int64{"a": 10, "b": 7}, []int{59, 41}},
+		{"seven ways", []string{"a", "b", "c", "d", "e", "f", "g"}, map[string]int64{"a": 1, "b": 1, "c": 1, "d": 1, "e": 1, "f": 1, "g": 1}, []int{15, 15, 14, 14, 14, 14, 14}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := New(1, tt.counts, time.Time{}).Percentages()
+			got := New("p", 1, tt.options, tt.counts, "", time.Time{}).Percentages(tt.options)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
@@ -103,7 +154,7 @@ func TestPercentages(t *testing.T) {
 }
 
 func TestNewer(t *testing.T) {
-	old, cur := New(4, nil, time.Time{}), New(5, nil, time.Time{})
+	old, cur := New("p", 4, ab, nil, "", time.Time{}), New("p", 5, ab, nil, "", time.Time{})
 	if !cur.Newer(old) {
 		t.Errorf("version 5 not newer than 4")
 	}
@@ -112,9 +163,32 @@ func TestNewer(t *testing.T) {
 	}
 }
 
+func TestSubjects(t *testing.T) {
+	if got := Subject("tally.changed", "q7"); got != "tally.changed.q7" {
+		t.Errorf("Subject: got %q", got)
+	}
+	if got := Wildcard("tally.changed"); got != "tally.changed.>" {
+		t.Errorf("Wildcard: got %q", got)
+	}
+	for _, tt := range []struct {
+		subject, id string
+		ok          bool
+	}{
+		{"tally.changed.q7", "q7", true},
+		{"tally.changed", "", false},
+		{"tally.changed.a.b", "", false},
+		{"other.q7", "", false},
+	} {
+		id, ok := PollFromSubject("tally.changed", tt.subject)
+		if ok != tt.ok || (ok && id != tt.id) {
+			t.Errorf("PollFromSubject(%q) = %q, %v; want %q, %v", tt.subject, id, ok, tt.id, tt.ok)
+		}
+	}
+}
+
 func BenchmarkAppendJSON(b *testing.B) {
-	tl := New(42, map[string]int64{"a": 10, "b": 7}, time.Now())
-	buf := make([]byte, 0, 128)
+	tl := New("default", 42, ab, map[string]int64{"a": 10, "b": 7}, "open", time.Now())
+	buf := make([]byte, 0, 160)
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = tl.AppendJSON(buf[:0])
