@@ -45,9 +45,10 @@ fi
 
 cat <<MSG
 
-  Vote:     http://localhost:${VOTE_ADDR##*:}
-  Results:  http://localhost:${RESULT_ADDR##*:}
-  Tallies:  nats sub ${TALLY_SUBJECT:-tally.changed}
+  Vote:      http://localhost:${VOTE_ADDR##*:}            (Cats vs Dogs)
+  Results:   http://localhost:${RESULT_ADDR##*:}
+  New poll:  http://localhost:${VOTE_ADDR##*:}/new
+  Tallies:   nats sub '${TALLY_SUBJECT:-tally.changed}.>'   (every poll; ${TALLY_SUBJECT:-tally.changed} alone: Cats vs Dogs)
 
   Ctrl-C stops everything this started.
 
