@@ -1,7 +1,14 @@
-// Package hub fans each new tally out to every WebSocket client. Each
-// client has one writer goroutine and a mailbox that holds only the newest
-// message, so a slow client skips intermediate versions (or is dropped when
-// a write times out) and never holds up the broadcast or other clients.
+// Package hub is the result server's one owner of "the newest tally" of
+// each poll, and fans each new tally out to that poll's WebSocket clients.
+//
+// Per poll the hub keeps a room: the tally, its JSON (encoded once), the
+// WebSocket frame (framed once) and the set of the poll's clients. An
+// offered tally replaces the room's only when its version is higher, and
+// wakes only that room's clients. Each client has one writer goroutine and
+// a mailbox that holds only the newest message, so a slow client skips
+// intermediate versions (or is dropped when a write times out) and never
+// holds up the others. Rooms cost no goroutine or timer: an idle room is
+// only memory, and Sweep forgets the ones nobody looked at for a while.
 package hub
 
 import (
@@ -10,6 +17,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"livevote/shared/tally"
 )
 
 // Conn is the part of a WebSocket connection the hub uses.
@@ -34,16 +43,29 @@ const (
 	pingPeriod = pongWait * 9 / 10
 )
 
-// Hub is the registry of connected clients and the latest message.
+// Hub is the registry of polls, their newest tallies and their clients.
 type Hub struct {
 	metrics *Metrics
+	pinned  map[string]bool
 
-	mu      sync.RWMutex
+	// mu guards rooms and closed; each room guards itself. Lock order: mu,
+	// then a room's mu.
+	mu     sync.RWMutex
+	rooms  map[string]*room
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// room is one poll: its newest tally and its clients.
+type room struct {
+	mu      sync.Mutex
+	tally   tally.Tally
+	encoded []byte
+	msg     message // msg.pm is nil until the first tally
 	clients map[*client]struct{}
-	latest  message
-	closed  bool
-	done    chan struct{}
-	wg      sync.WaitGroup
+	used    time.Time // last time a page, API call or client asked for it
+	gone    bool      // swept: a new room replaces it
 }
 
 type message struct {
@@ -51,15 +73,19 @@ type message struct {
 	pm      *websocket.PreparedMessage
 }
 
-// New returns a Hub whose latest message is initial (the tally at version).
-func New(m *Metrics, version int64, initial []byte) *Hub {
-	h := &Hub{metrics: m, clients: make(map[*client]struct{}), done: make(chan struct{})}
-	h.latest = prepare(version, initial)
+// New returns a Hub that holds the pinned polls from the start (waiting
+// for their first tally) and never sweeps them.
+func New(m *Metrics, pinned ...string) *Hub {
+	h := &Hub{metrics: m, pinned: make(map[string]bool), rooms: make(map[string]*room), done: make(chan struct{})}
+	for _, id := range pinned {
+		h.pinned[id] = true
+		h.room(id)
+	}
 	return h
 }
 
 func prepare(version int64, b []byte) message {
-	// Framed once here, written as is to every client.
+	// Framed once here, written as is to every client of the poll.
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
 	if err != nil {
 		// Only compression can fail, and it is off.
@@ -68,41 +94,145 @@ func prepare(version int64, b []byte) message {
 	return message{version: version, pm: pm}
 }
 
-// Broadcast makes encoded (the tally at version) the latest message and
-// queues it for every client. It never blocks on a client.
-func (h *Hub) Broadcast(version int64, encoded []byte) {
-	msg := prepare(version, encoded)
-	h.mu.Lock()
-	if version > h.latest.version {
-		h.latest = msg
-	}
-	h.mu.Unlock()
+// lookup returns the poll's room, or nil when the hub does not hold it.
+func (h *Hub) lookup(id string) *room {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.clients {
+	return h.rooms[id]
+}
+
+// room returns the poll's room, creating an empty one when needed.
+func (h *Hub) room(id string) *room {
+	if r := h.lookup(id); r != nil {
+		return r
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[id]
+	if r == nil {
+		r = &room{clients: make(map[*client]struct{}), used: time.Now()}
+		h.rooms[id] = r
+		h.metrics.Polls.Set(float64(len(h.rooms)))
+	}
+	return r
+}
+
+// Hold makes the hub keep poll id's tallies from now on, so that a tally
+// offered while the caller reads the poll from the database is not lost.
+func (h *Hub) Hold(id string) {
+	r := h.room(id)
+	r.mu.Lock()
+	r.used = time.Now()
+	r.mu.Unlock()
+}
+
+// Offer makes t its poll's newest tally when the hub holds the poll and t
+// is the poll's first tally or has a higher version; the poll's clients
+// are then woken. It reports whether t was taken. It never blocks on a
+// client.
+func (h *Hub) Offer(t tally.Tally) bool {
+	r := h.lookup(t.Poll)
+	if r == nil {
+		// Nobody looked at this poll lately: its first page loads it.
+		return false
+	}
+	r.mu.Lock()
+	stale := r.gone || (r.msg.pm != nil && !t.Newer(r.tally))
+	r.mu.Unlock()
+	if stale {
+		return false
+	}
+	// Encode and frame outside the lock; the version is checked again.
+	encoded := t.AppendJSON(make([]byte, 0, 64+24*len(t.Counts)))
+	msg := prepare(t.Version, encoded)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone || (r.msg.pm != nil && !t.Newer(r.tally)) {
+		return false
+	}
+	r.tally, r.encoded, r.msg = t, encoded, msg
+	for c := range r.clients {
 		if c.offer(msg) {
 			h.metrics.Skipped.Inc()
 		}
 	}
+	return true
 }
 
-// Clients returns how many clients are connected.
+// Current returns poll id's newest tally and its JSON (which must not be
+// modified), and whether the hub has one.
+func (h *Hub) Current(id string) (tally.Tally, []byte, bool) {
+	r := h.lookup(id)
+	if r == nil {
+		return tally.Tally{}, nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.msg.pm == nil {
+		return tally.Tally{}, nil, false
+	}
+	r.used = time.Now()
+	return r.tally, r.encoded, true
+}
+
+// Held returns the ids of the polls the hub holds, for a reload.
+func (h *Hub) Held() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ids := make([]string, 0, len(h.rooms))
+	for id := range h.rooms {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Sweep forgets the polls that have no client and were last asked for
+// before idleSince (pinned polls stay), so that the hub holds what people
+// look at, not every poll ever voted in. It returns how many it forgot.
+func (h *Hub) Sweep(idleSince time.Time) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for id, r := range h.rooms {
+		if h.pinned[id] {
+			continue
+		}
+		r.mu.Lock()
+		if len(r.clients) == 0 && r.used.Before(idleSince) {
+			r.gone = true
+			delete(h.rooms, id)
+			n++
+		}
+		r.mu.Unlock()
+	}
+	h.metrics.Polls.Set(float64(len(h.rooms)))
+	return n
+}
+
+// Clients returns how many clients are connected, over every poll.
 func (h *Hub) Clients() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.clients)
+	n := 0
+	for _, r := range h.rooms {
+		r.mu.Lock()
+		n += len(r.clients)
+		r.mu.Unlock()
+	}
+	return n
 }
 
-// Serve runs one client until it disconnects, its write times out or the
-// hub closes: the latest message first, then every newer one.
-func (h *Hub) Serve(conn Conn) {
-	c, ok := h.register()
+// Serve runs one client of poll id until it disconnects, its write times
+// out or the hub closes: the poll's newest tally first, then every newer
+// one, and nothing of other polls.
+func (h *Hub) Serve(conn Conn, id string) {
+	c, r, ok := h.register(id)
 	if !ok {
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		return
 	}
-	defer h.unregister(c)
+	defer h.unregister(c, r)
 
 	gone := make(chan struct{})
 	go func() {
@@ -149,24 +279,43 @@ func (h *Hub) Serve(conn Conn) {
 	}
 }
 
-func (h *Hub) register() (*client, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, false
+func (h *Hub) register(id string) (*client, *room, bool) {
+	for {
+		h.mu.RLock()
+		closed := h.closed
+		if !closed {
+			// Counted under mu, so Close cannot start waiting before it.
+			h.wg.Add(1)
+		}
+		h.mu.RUnlock()
+		if closed {
+			return nil, nil, false
+		}
+		r := h.room(id)
+		r.mu.Lock()
+		if r.gone {
+			// Swept between lookup and lock: take the new room.
+			r.mu.Unlock()
+			h.wg.Done()
+			continue
+		}
+		c := &client{version: -1, wake: make(chan struct{}, 1)}
+		if r.msg.pm != nil {
+			c.offer(r.msg)
+		}
+		r.clients[c] = struct{}{}
+		r.used = time.Now()
+		r.mu.Unlock()
+		h.metrics.Clients.Inc()
+		return c, r, true
 	}
-	c := &client{version: -1, wake: make(chan struct{}, 1)}
-	c.offer(h.latest)
-	h.clients[c] = struct{}{}
-	h.wg.Add(1)
-	h.metrics.Clients.Inc()
-	return c, true
 }
 
-func (h *Hub) unregister(c *client) {
-	h.mu.Lock()
-	delete(h.clients, c)
-	h.mu.Unlock()
+func (h *Hub) unregister(c *client, r *room) {
+	r.mu.Lock()
+	delete(r.clients, c)
+	r.used = time.Now()
+	r.mu.Unlock()
 	h.metrics.Clients.Dec()
 	h.wg.Done()
 }
@@ -182,9 +331,11 @@ func (h *Hub) Close(timeout time.Duration) {
 	h.mu.Unlock()
 	finished := make(chan struct{})
 	go func() { h.wg.Wait(); close(finished) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case <-finished:
-	case <-time.After(timeout):
+	case <-t.C:
 	}
 }
 
@@ -225,6 +376,7 @@ func (c *client) take() *websocket.PreparedMessage {
 // Metrics is what the hub reports on /metrics.
 type Metrics struct {
 	Clients prometheus.Gauge
+	Polls   prometheus.Gauge
 	Sent    prometheus.Counter
 	Skipped prometheus.Counter
 	Dropped prometheus.Counter
@@ -235,6 +387,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Clients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "result_websocket_clients", Help: "Connected WebSocket clients."}),
+		Polls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "result_polls_held", Help: "Polls whose newest tally the server keeps (looked at lately or with clients)."}),
 		Sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_websocket_messages_sent_total", Help: "Tally messages written to clients."}),
 		Skipped: prometheus.NewCounter(prometheus.CounterOpts{
@@ -242,6 +396,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_websocket_clients_dropped_total", Help: "Clients disconnected because a write failed or timed out."}),
 	}
-	reg.MustRegister(m.Clients, m.Sent, m.Skipped, m.Dropped)
+	reg.MustRegister(m.Clients, m.Polls, m.Sent, m.Skipped, m.Dropped)
 	return m
 }

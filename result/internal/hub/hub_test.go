@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -10,13 +11,29 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"livevote/shared/tally"
 )
 
+// newHub returns a hub holding poll "p" at version 0.
 func newHub() *Hub {
-	return New(NewMetrics(prometheus.NewRegistry()), 0, []byte(`{"version":0}`))
+	h := New(NewMetrics(prometheus.NewRegistry()), "p")
+	h.Offer(tl("p", 0))
+	return h
 }
 
-func msg(v int64) []byte { return []byte(fmt.Sprintf(`{"version":%d}`, v)) }
+// tl is poll id's tally at version v.
+func tl(id string, v int64) tally.Tally {
+	return tally.New(id, v, []string{"a", "b"}, map[string]int64{"a": v}, "", time.Unix(0, 0))
+}
+
+// latest is the frame the hub holds for poll id.
+func (h *Hub) latest(id string) *websocket.PreparedMessage {
+	r := h.lookup(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msg.pm
+}
 
 // fakeConn is a client whose writes can be held up, as a slow network.
 type fakeConn struct {
@@ -84,22 +101,22 @@ func waitWrites(t *testing.T, c *fakeConn, n int) {
 
 func TestClientGetsLatestOnConnectThenEachNewer(t *testing.T) {
 	h := newHub()
-	h.Broadcast(3, msg(3))
+	h.Offer(tl("p", 3))
 	c := newFakeConn(false)
 	defer close(c.closed)
-	go h.Serve(c)
+	go h.Serve(c, "p")
 	waitWrites(t, c, 1)
-	if got := c.writes()[0]; got != h.latest.pm {
+	if got := c.writes()[0]; got != h.latest("p") {
 		t.Fatal("first message is not the latest tally")
 	}
 	for v := int64(4); v <= 6; v++ {
-		h.Broadcast(v, msg(v))
+		h.Offer(tl("p", v))
 		waitWrites(t, c, 1)
-		if got := c.writes(); got[len(got)-1] != h.latest.pm {
+		if got := c.writes(); got[len(got)-1] != h.latest("p") {
 			t.Fatalf("after broadcasting version %d the client got another message", v)
 		}
 	}
-	h.Broadcast(5, msg(5)) // older than what the client has: not sent
+	h.Offer(tl("p", 5)) // older than what the client has: not sent
 	select {
 	case <-c.wrote:
 		t.Error("an older version was sent after a newer one")
@@ -115,15 +132,15 @@ func TestSlowClientSkipsToLatestAndBlocksNoOne(t *testing.T) {
 	slow, fast := newFakeConn(true), newFakeConn(false)
 	defer close(slow.closed)
 	defer close(fast.closed)
-	go h.Serve(slow)
-	go h.Serve(fast)
+	go h.Serve(slow, "p")
+	go h.Serve(fast, "p")
 	waitWrites(t, fast, 1)
 	waitFor(t, func() bool { return h.Clients() == 2 })
 
 	done := make(chan struct{})
 	go func() {
 		for v := int64(1); v <= 200; v++ {
-			h.Broadcast(v, msg(v))
+			h.Offer(tl("p", v))
 		}
 		close(done)
 	}()
@@ -134,13 +151,13 @@ func TestSlowClientSkipsToLatestAndBlocksNoOne(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		w := fast.writes()
-		return len(w) > 0 && w[len(w)-1] == h.latest.pm
+		return len(w) > 0 && w[len(w)-1] == h.latest("p")
 	})
 
 	slow.gate <- struct{}{} // the write of version 0 that hung
 	slow.gate <- struct{}{} // then one more, which must be the newest
 	waitWrites(t, slow, 2)
-	if w := slow.writes(); w[1] != h.latest.pm {
+	if w := slow.writes(); w[1] != h.latest("p") {
 		t.Error("the slow client's next message is not the newest version")
 	}
 	select {
@@ -157,7 +174,7 @@ func TestCloseSendsGoingAwayAndRefusesNewClients(t *testing.T) {
 	h := newHub()
 	c := newFakeConn(false)
 	served := make(chan struct{})
-	go func() { h.Serve(c); close(served) }()
+	go func() { h.Serve(c, "p"); close(served) }()
 	waitWrites(t, c, 1)
 	h.Close(time.Second)
 	select {
@@ -174,7 +191,7 @@ func TestCloseSendsGoingAwayAndRefusesNewClients(t *testing.T) {
 	}
 	late := newFakeConn(false)
 	close(late.closed)
-	h.Serve(late)
+	h.Serve(late, "p")
 	if len(late.writes()) != 0 || h.Clients() != 0 {
 		t.Error("a client connecting after Close was served")
 	}
@@ -182,23 +199,23 @@ func TestCloseSendsGoingAwayAndRefusesNewClients(t *testing.T) {
 
 func TestMailboxKeepsNewest(t *testing.T) {
 	h := newHub()
-	c, ok := h.register()
+	c, _, ok := h.register("p")
 	if !ok {
 		t.Fatal("register refused")
 	}
-	if pm := c.take(); pm != h.latest.pm {
+	if pm := c.take(); pm != h.latest("p") {
 		t.Fatal("a new client does not start with the latest message")
 	}
 	var want *websocket.PreparedMessage
 	skipped := 0
 	for v := int64(1); v <= 10; v++ {
-		m := prepare(v, msg(v))
+		m := prepare(v, []byte(fmt.Sprint(v)))
 		if c.offer(m) {
 			skipped++
 		}
 		want = m.pm
 	}
-	if c.offer(prepare(4, msg(4))) {
+	if c.offer(prepare(4, []byte("4"))) {
 		t.Error("an older version replaced a newer one")
 	}
 	if got := c.take(); got != want {
@@ -223,19 +240,23 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// BenchmarkBroadcast10k measures one broadcast to 10,000 registered clients
-// (framing once, queueing to every mailbox).
+// BenchmarkBroadcast10k measures one tally offered to a poll with 10,000
+// registered clients (encoding and framing once, queueing to every
+// mailbox), while 1,000 other polls with a client each are held.
 func BenchmarkBroadcast10k(b *testing.B) {
 	h := newHub()
 	clients := make([]*client, 10000)
 	for i := range clients {
-		clients[i], _ = h.register()
+		clients[i], _, _ = h.register("p")
+	}
+	for i := range 1000 {
+		h.register(fmt.Sprintf("other-%d", i))
 	}
 	b.ReportAllocs()
 	v := int64(0)
 	for b.Loop() {
 		v++
-		h.Broadcast(v, msg(v))
+		h.Offer(tl("p", v))
 		for _, c := range clients {
 			c.take()
 			select {
@@ -244,4 +265,129 @@ func BenchmarkBroadcast10k(b *testing.B) {
 			}
 		}
 	}
+}
+
+// TestPollsAreIsolated: a tally of one poll reaches that poll's clients
+// only, and never changes another poll's tally.
+func TestPollsAreIsolated(t *testing.T) {
+	h := New(NewMetrics(prometheus.NewRegistry()))
+	for _, id := range []string{"red", "blue"} {
+		h.Hold(id)
+		if !h.Offer(tl(id, 1)) {
+			t.Fatalf("first tally of %s refused", id)
+		}
+	}
+	red, blue := newFakeConn(false), newFakeConn(false)
+	defer close(red.closed)
+	defer close(blue.closed)
+	go h.Serve(red, "red")
+	go h.Serve(blue, "blue")
+	waitWrites(t, red, 1)
+	waitWrites(t, blue, 1)
+
+	for v := int64(2); v <= 5; v++ {
+		h.Offer(tl("red", v))
+		waitWrites(t, red, 1)
+	}
+	select {
+	case <-blue.wrote:
+		t.Error("a client of blue got a tally of red")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if got, _, _ := h.Current("blue"); got.Version != 1 || got.Poll != "blue" {
+		t.Errorf("blue's tally got %+v, want blue at version 1", got)
+	}
+	if got, _, _ := h.Current("red"); got.Version != 5 {
+		t.Errorf("red's tally got version %d, want 5", got.Version)
+	}
+	// Versions are per poll: blue's version 2 is news though red is at 5.
+	if !h.Offer(tl("blue", 2)) {
+		t.Error("blue's version 2 refused after red's version 5")
+	}
+	waitWrites(t, blue, 1)
+}
+
+func TestOfferKeepsHighestVersionPerPoll(t *testing.T) {
+	h := New(NewMetrics(prometheus.NewRegistry()), "default")
+	if _, _, ok := h.Current("default"); ok {
+		t.Fatal("a pinned poll has a tally before any was offered")
+	}
+	steps := []struct {
+		id       string
+		version  int64
+		accepted bool
+	}{
+		{"default", 0, true}, // the first tally, even at version 0, is news
+		{"default", 3, true},
+		{"default", 2, false},
+		{"default", 3, false},
+		{"unheld", 9, false}, // nobody looks at it: not kept
+		{"default", 5, true},
+	}
+	for _, s := range steps {
+		if got := h.Offer(tl(s.id, s.version)); got != s.accepted {
+			t.Errorf("Offer(%s version %d) = %v, want %v", s.id, s.version, got, s.accepted)
+		}
+	}
+	cur, enc, ok := h.Current("default")
+	if !ok || cur.Version != 5 {
+		t.Fatalf("current %+v, want version 5", cur)
+	}
+	if string(enc) != string(cur.AppendJSON(nil)) {
+		t.Errorf("encoded %s does not match current", enc)
+	}
+	if _, _, ok := h.Current("unheld"); ok {
+		t.Error("an unheld poll has a tally")
+	}
+}
+
+func TestSweepForgetsIdlePollsOnly(t *testing.T) {
+	h := New(NewMetrics(prometheus.NewRegistry()), "default")
+	h.Hold("idle")
+	h.Hold("watched")
+	c := newFakeConn(false)
+	defer close(c.closed)
+	go h.Serve(c, "watched")
+	waitFor(t, func() bool { return h.Clients() == 1 })
+
+	if n := h.Sweep(time.Now().Add(-time.Hour)); n != 0 {
+		t.Errorf("swept %d polls used just now, want 0", n)
+	}
+	if n := h.Sweep(time.Now().Add(time.Hour)); n != 1 {
+		t.Errorf("swept %d, want 1 (idle; default is pinned, watched has a client)", n)
+	}
+	held := h.Held()
+	slices.Sort(held)
+	if want := []string{"default", "watched"}; !slices.Equal(held, want) {
+		t.Errorf("held %v, want %v", held, want)
+	}
+	if h.Offer(tl("idle", 1)) {
+		t.Error("a swept poll took a tally")
+	}
+	// The watched poll still gets its tallies.
+	if !h.Offer(tl("watched", 1)) {
+		t.Error("the watched poll refused its first tally")
+	}
+	waitWrites(t, c, 1)
+}
+
+// TestRegisterSurvivesSweep: a client that registers while its poll is
+// swept lands in a live room and still gets the poll's tallies.
+func TestRegisterSurvivesSweep(t *testing.T) {
+	h := New(NewMetrics(prometheus.NewRegistry()))
+	var wg sync.WaitGroup
+	conns := make([]*fakeConn, 50)
+	for i := range conns {
+		conns[i] = newFakeConn(false)
+		wg.Add(1)
+		go func() { defer wg.Done(); h.Serve(conns[i], "p") }()
+		h.Sweep(time.Now().Add(time.Hour))
+	}
+	waitFor(t, func() bool { return h.Clients() == len(conns) })
+	h.Offer(tl("p", 1))
+	for _, c := range conns {
+		waitWrites(t, c, 1)
+		close(c.closed)
+	}
+	wg.Wait()
 }
