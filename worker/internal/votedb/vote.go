@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"livevote/shared/poll"
 )
 
 // Seq orders votes: the Redis stream entry id (milliseconds, sequence)
@@ -34,24 +36,30 @@ func (s Seq) Less(o Seq) bool {
 	return s.Ms < o.Ms || (s.Ms == o.Ms && s.N < o.N)
 }
 
-// Vote is one accepted vote.
+// Vote is one accepted vote in one poll.
 type Vote struct {
+	Poll    string
 	VoterID string
 	Option  string
 	Seq     Seq
 }
 
-// Latest returns each voter's last vote from votes, in the order of first
-// appearance; it reuses votes' storage. A voter's later vote wins whatever
-// order the entries came in.
+// ballotKey names a ballot: one per voter per poll.
+type ballotKey struct{ poll, voter string }
+
+// Latest returns each voter's last vote in each poll from votes, in the
+// order of first appearance; it reuses votes' storage. A voter's later vote
+// wins whatever order the entries came in; votes in different polls never
+// replace each other.
 func Latest(votes []Vote) []Vote {
-	at := make(map[string]int, len(votes))
+	at := make(map[ballotKey]int, len(votes))
 	out := votes[:0]
 	for _, v := range votes {
-		i, seen := at[v.VoterID]
+		k := ballotKey{v.Poll, v.VoterID}
+		i, seen := at[k]
 		switch {
 		case !seen:
-			at[v.VoterID] = len(out)
+			at[k] = len(out)
 			out = append(out, v)
 		case out[i].Seq.Less(v.Seq):
 			out[i] = v
@@ -59,3 +67,24 @@ func Latest(votes []Vote) []Vote {
 	}
 	return out
 }
+
+// StateChange is a close or reopen of a poll.
+type StateChange struct {
+	Poll string
+	// State is poll.StateOpen or poll.StateClosed.
+	State string
+	Seq   Seq
+}
+
+// Batch is what one read of the stream asks of the database.
+type Batch struct {
+	// Creates are new polls, each id once.
+	Creates []poll.Record
+	// Votes hold at most one vote per voter per poll (see Latest).
+	Votes []Vote
+	// States are the closes and reopens in stream order.
+	States []StateChange
+}
+
+// Len is how many things b asks for.
+func (b Batch) Len() int { return len(b.Creates) + len(b.Votes) + len(b.States) }

@@ -53,7 +53,12 @@ func TestSeqLess(t *testing.T) {
 }
 
 func TestLatest(t *testing.T) {
-	v := func(id, opt string, ms uint64) Vote { return Vote{VoterID: id, Option: opt, Seq: Seq{Ms: ms}} }
+	v := func(id, opt string, ms uint64) Vote {
+		return Vote{Poll: "p", VoterID: id, Option: opt, Seq: Seq{Ms: ms}}
+	}
+	w := func(id, opt string, ms uint64) Vote {
+		return Vote{Poll: "w", VoterID: id, Option: opt, Seq: Seq{Ms: ms}}
+	}
 	tests := []struct {
 		name string
 		in   []Vote
@@ -64,6 +69,7 @@ func TestLatest(t *testing.T) {
 		{"change of mind keeps last", []Vote{v("x", "a", 1), v("x", "b", 2), v("x", "a", 3)}, []Vote{v("x", "a", 3)}},
 		{"reordered entries keep the later seq", []Vote{v("x", "b", 5), v("y", "a", 1), v("x", "a", 4)}, []Vote{v("x", "b", 5), v("y", "a", 1)}},
 		{"duplicate delivery", []Vote{v("x", "a", 1), v("x", "a", 1)}, []Vote{v("x", "a", 1)}},
+		{"one voter in two polls keeps both", []Vote{v("x", "a", 1), w("x", "b", 2), v("x", "b", 3)}, []Vote{v("x", "b", 3), w("x", "b", 2)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,21 +1,29 @@
-// Package votedb writes batches of votes to PostgreSQL and keeps the tally
-// in the same transaction.
+// Package votedb is the worker's PostgreSQL: it migrates the schema and
+// applies batches of stream entries (poll creates, votes, closes and
+// reopens), keeping each poll's running counts and tally version in the
+// same transaction.
 package votedb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"livevote/shared/poll"
 	"livevote/shared/schema"
 	"livevote/shared/tally"
 )
 
 // Store is the votes database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	ready atomic.Bool // set once Migrate succeeded
 }
 
 // New returns a Store on pool.
@@ -23,111 +31,205 @@ func New(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool}
 }
 
-// Migrate creates or upgrades the schema; safe when several processes
-// start at once.
-func (s *Store) Migrate(ctx context.Context) error {
-	// No arguments, so pgx sends the script with the simple protocol: one
-	// implicit transaction for all its statements.
-	if _, err := s.pool.Exec(ctx, schema.SQL); err != nil {
-		return fmt.Errorf("applying schema: %w", err)
-	}
-	return nil
-}
+// insertPolls creates the polls of a batch; an id that exists already
+// (a redelivered create) is left as it is, options included.
+const insertPolls = `
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+        AS i(id, question, token_hash, created_at)
+), ins AS (
+    INSERT INTO polls (id, question, token_hash, created_at, updated_at)
+    SELECT id, question, NULLIF(token_hash, ''), created_at, created_at FROM input
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+), opts AS (
+    INSERT INTO poll_options (poll, option, position, label)
+    SELECT o.poll, o.option, o.position, o.label
+    FROM unnest($5::text[], $6::text[], $7::int2[], $8::text[]) AS o(poll, option, position, label)
+    JOIN ins ON ins.id = o.poll
+)
+SELECT array(SELECT id FROM ins)`
 
-// Ping reports whether PostgreSQL answers.
-func (s *Store) Ping(ctx context.Context) error {
-	return s.pool.Ping(ctx)
-}
+// lockPolls locks the batch's polls in id order, so that workers whose
+// batches share polls never deadlock, and so that every later statement of
+// the batch (each takes a new snapshot) sees every earlier batch on them:
+// the old ballots it reads are the ones it replaces, and each change gets
+// the next version of its poll.
+const lockPolls = `SELECT id, version FROM polls WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
 
-// lockTally makes batches from every worker commit one after another: the
-// next statement's snapshot then holds every earlier batch, so the old
-// votes it reads are the ones it replaces.
-const lockTally = `SELECT version FROM tally_version FOR UPDATE`
-
-// upsertVotes stores each voter's vote unless the row already holds one
-// accepted later, and moves the counts by what actually changed; the version
-// goes up only when a count did.
+// upsertVotes stores each voter's vote in each poll unless the row already
+// holds one accepted later, and moves the counts by what actually changed;
+// a poll's version goes up when one of its counts did. Votes for a poll or
+// an option that does not exist are left out (and counted), never failing
+// the batch.
 const upsertVotes = `
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS i(id, vote, seq_ms, seq_n)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+        AS i(poll, voter, vote, seq_ms, seq_n)
+), valid AS (
+    -- DISTINCT ON keeps one row per ballot even if a caller skipped Latest:
+    -- an upsert may not touch a row twice.
+    SELECT DISTINCT ON (i.poll, i.voter) i.*
+    FROM input i JOIN poll_options o ON o.poll = i.poll AND o.option = i.vote
+    ORDER BY i.poll, i.voter, i.seq_ms DESC, i.seq_n DESC
 ), prev AS (
-    SELECT v.id, v.vote FROM votes v JOIN input i ON i.id = v.id
+    SELECT b.poll, b.voter, b.vote FROM ballots b JOIN valid i ON i.poll = b.poll AND i.voter = b.voter
 ), up AS (
-    INSERT INTO votes AS v (id, vote, seq_ms, seq_n)
-    SELECT id, vote, seq_ms, seq_n FROM input
-    ON CONFLICT (id) DO UPDATE
+    INSERT INTO ballots AS b (poll, voter, vote, seq_ms, seq_n)
+    SELECT poll, voter, vote, seq_ms, seq_n FROM valid
+    ON CONFLICT (poll, voter) DO UPDATE
         SET vote = EXCLUDED.vote, seq_ms = EXCLUDED.seq_ms, seq_n = EXCLUDED.seq_n
-        WHERE (v.seq_ms, v.seq_n) < (EXCLUDED.seq_ms, EXCLUDED.seq_n)
-    RETURNING v.id, v.vote
+        WHERE (b.seq_ms, b.seq_n) < (EXCLUDED.seq_ms, EXCLUDED.seq_n)
+    RETURNING b.poll, b.voter, b.vote
 ), delta AS (
-    SELECT option, sum(d)::bigint AS d FROM (
-        SELECT up.vote AS option, 1 AS d FROM up
+    SELECT poll, option, sum(d)::bigint AS d FROM (
+        SELECT poll, vote AS option, 1 AS d FROM up
         UNION ALL
-        SELECT prev.vote, -1 FROM up JOIN prev ON prev.id = up.id
+        SELECT prev.poll, prev.vote, -1 FROM up JOIN prev ON prev.poll = up.poll AND prev.voter = up.voter
     ) changes
-    GROUP BY option
+    GROUP BY poll, option
     HAVING sum(d) <> 0
 ), counted AS (
-    UPDATE tally t SET votes = t.votes + delta.d
-    FROM delta WHERE t.option = delta.option
-    RETURNING t.option
+    UPDATE poll_options o SET votes = o.votes + delta.d
+    FROM delta WHERE o.poll = delta.poll AND o.option = delta.option
+    RETURNING o.poll
 ), versioned AS (
-    UPDATE tally_version SET version = version + 1, updated_at = clock_timestamp()
-    WHERE EXISTS (SELECT 1 FROM delta)
-    RETURNING version
+    UPDATE polls p SET version = p.version + 1, updated_at = clock_timestamp()
+    WHERE p.id IN (SELECT poll FROM delta)
+    RETURNING p.id
 )
-SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM versioned)`
+SELECT (SELECT count(*) FROM input) - (SELECT count(*) FROM valid), (SELECT count(*) FROM up)`
+
+// setState applies one close or reopen unless the poll holds a state
+// command accepted later; only a real change of state is a new version.
+const setState = `
+UPDATE polls SET
+    state = $2, state_seq_ms = $3, state_seq_n = $4,
+    version = version + CASE WHEN state <> $2 THEN 1 ELSE 0 END,
+    updated_at = CASE WHEN state <> $2 THEN clock_timestamp() ELSE updated_at END
+WHERE id = $1 AND (state_seq_ms, state_seq_n) < ($3, $4)`
+
+// PollResult is what a batch left of one poll it named.
+type PollResult struct {
+	// Tally is the poll's committed tally after the batch.
+	Tally tally.Tally
+	// Changed reports whether the batch gave the poll a new version.
+	Changed bool
+	// Created reports whether the batch created the poll.
+	Created bool
+}
 
 // Result is what one Apply did.
 type Result struct {
-	// Tally is the tally after the batch committed.
-	Tally tally.Tally
-	// Changed counts the voters whose stored vote the batch replaced or added.
-	Changed int
-	// Bumped reports whether the tally got a new version.
-	Bumped bool
+	// Polls has every poll the batch named that exists, in id order.
+	Polls []PollResult
+	// Ballots counts the votes that added or replaced a voter's ballot.
+	Ballots int
+	// Invalid counts the entries dropped because their poll or option
+	// does not exist.
+	Invalid int
 }
 
-// Apply stores a batch of votes in one transaction and returns the tally it
-// committed. votes must hold at most one vote per voter (see Latest). A
-// batch applied twice changes nothing the second time.
-func (s *Store) Apply(ctx context.Context, votes []Vote) (Result, error) {
-	ids := make([]string, len(votes))
-	opts := make([]string, len(votes))
-	ms := make([]int64, len(votes))
-	ns := make([]int64, len(votes))
-	for i, v := range votes {
-		ids[i], opts[i] = v.VoterID, v.Option
-		ms[i], ns[i] = int64(v.Seq.Ms), int64(v.Seq.N)
+// Changed returns the tallies of the polls the batch created or gave a new
+// version.
+func (r Result) Changed() []tally.Tally {
+	var out []tally.Tally
+	for _, p := range r.Polls {
+		if p.Changed || p.Created {
+			out = append(out, p.Tally)
+		}
 	}
+	return out
+}
+
+// Tallies returns the tallies of every poll the batch named.
+func (r Result) Tallies() []tally.Tally {
+	out := make([]tally.Tally, len(r.Polls))
+	for i, p := range r.Polls {
+		out[i] = p.Tally
+	}
+	return out
+}
+
+// Apply stores a batch in one transaction: the creates, then the votes,
+// then the closes and reopens in order. A batch applied twice changes
+// nothing the second time, since every row remembers the stream id that
+// last changed it.
+func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
+	var (
+		res     Result
+		touched = pollIDs(b)
+		created []string
+		b2      = &pgx.Batch{}
+	)
+	if len(touched) == 0 {
+		return res, nil
+	}
+	creates := dedupeCreates(b.Creates)
+	if len(creates) > 0 {
+		b2.Queue(insertPolls, createArgs(creates)...)
+	}
+	b2.Queue(lockPolls, touched)
+	if len(b.Votes) > 0 {
+		polls := make([]string, len(b.Votes))
+		voters := make([]string, len(b.Votes))
+		opts := make([]string, len(b.Votes))
+		ms := make([]int64, len(b.Votes))
+		ns := make([]int64, len(b.Votes))
+		for i, v := range b.Votes {
+			polls[i], voters[i], opts[i] = v.Poll, v.VoterID, v.Option
+			ms[i], ns[i] = int64(v.Seq.Ms), int64(v.Seq.N)
+		}
+		b2.Queue(upsertVotes, polls, voters, opts, ms, ns)
+	}
+	for _, st := range b.States {
+		b2.Queue(setState, st.Poll, st.State, int64(st.Seq.Ms), int64(st.Seq.N))
+	}
+	b2.Queue(schema.SelectTallies, touched)
+
 	// A batch with no BEGIN runs as one implicit transaction that commits at
-	// its end (PostgreSQL's pipeline rule), so all three statements cost one
+	// its end (PostgreSQL's pipeline rule), so every statement shares one
 	// round trip, and Close returns only after the commit.
-	b := &pgx.Batch{}
-	b.Queue(lockTally)
-	b.Queue(upsertVotes, ids, opts, ms, ns)
-	b.Queue(schema.SelectTally)
-	br := s.pool.SendBatch(ctx, b)
-	var res Result
+	br := s.pool.SendBatch(ctx, b2)
+	before := make(map[string]int64, len(touched))
+	var tallies map[string]tally.Tally
 	err := func() error {
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("locking tally: %w", err)
+		if len(creates) > 0 {
+			if err := br.QueryRow().Scan(&created); err != nil {
+				return fmt.Errorf("creating polls: %w", err)
+			}
 		}
-		var bumped int
-		if err := br.QueryRow().Scan(&res.Changed, &bumped); err != nil {
-			return fmt.Errorf("upserting votes: %w", err)
-		}
-		res.Bumped = bumped > 0
 		rows, err := br.Query()
 		if err != nil {
-			return fmt.Errorf("reading tally: %w", err)
+			return fmt.Errorf("locking polls: %w", err)
 		}
-		t, err := schema.ScanTally(rows)
+		var id string
+		var version int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &version}, func() error {
+			before[id] = version
+			return nil
+		}); err != nil {
+			return fmt.Errorf("locking polls: %w", err)
+		}
+		if len(b.Votes) > 0 {
+			if err := br.QueryRow().Scan(&res.Invalid, &res.Ballots); err != nil {
+				return fmt.Errorf("storing votes: %w", err)
+			}
+		}
+		for _, st := range b.States {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("setting poll %s %s: %w", st.Poll, st.State, err)
+			}
+			if _, ok := before[st.Poll]; !ok {
+				res.Invalid++
+			}
+		}
+		rows, err = br.Query()
 		if err != nil {
-			return err
+			return fmt.Errorf("reading tallies: %w", err)
 		}
-		res.Tally = t
-		return nil
+		tallies, err = schema.ScanTallies(rows)
+		return err
 	}()
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("committing batch: %w", cerr)
@@ -135,14 +237,81 @@ func (s *Store) Apply(ctx context.Context, votes []Vote) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	for _, id := range touched {
+		t, ok := tallies[id]
+		if !ok {
+			continue
+		}
+		v0, existed := before[id]
+		res.Polls = append(res.Polls, PollResult{
+			Tally:   t,
+			Changed: existed && t.Version != v0,
+			Created: slices.Contains(created, id),
+		})
+	}
 	return res, nil
 }
 
-// Current returns the committed tally.
-func (s *Store) Current(ctx context.Context) (tally.Tally, error) {
-	rows, err := s.pool.Query(ctx, schema.SelectTally)
-	if err != nil {
-		return tally.Tally{}, fmt.Errorf("reading tally: %w", err)
+// pollIDs returns the ids of the polls b names, sorted and each once.
+func pollIDs(b Batch) []string {
+	ids := make([]string, 0, len(b.Creates)+len(b.States)+1)
+	for _, c := range b.Creates {
+		ids = append(ids, c.ID)
 	}
-	return schema.ScanTally(rows)
+	for _, v := range b.Votes {
+		// Most batches hold one poll's votes in long runs: skip repeats
+		// cheaply before the sort.
+		if n := len(ids); n == 0 || ids[n-1] != v.Poll {
+			ids = append(ids, v.Poll)
+		}
+	}
+	for _, st := range b.States {
+		ids = append(ids, st.Poll)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// dedupeCreates keeps the first create of each id.
+func dedupeCreates(in []poll.Record) []poll.Record {
+	if len(in) < 2 {
+		return in
+	}
+	seen := make(map[string]bool, len(in))
+	out := make([]poll.Record, 0, len(in))
+	for _, r := range in {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b poll.Record) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func createArgs(creates []poll.Record) []any {
+	var (
+		ids, questions, hashes   []string
+		at                       []time.Time
+		optPolls, optIDs, labels []string
+		positions                []int16
+	)
+	now := time.Now()
+	for _, r := range creates {
+		ids = append(ids, r.ID)
+		questions = append(questions, r.Question)
+		hashes = append(hashes, r.TokenHash)
+		created := r.CreatedAt
+		if created.IsZero() {
+			created = now
+		}
+		at = append(at, created)
+		for i, o := range r.Options {
+			optPolls = append(optPolls, r.ID)
+			optIDs = append(optIDs, o.ID)
+			positions = append(positions, int16(i))
+			labels = append(labels, o.Label)
+		}
+	}
+	return []any{ids, questions, hashes, at, optPolls, optIDs, positions, labels}
 }

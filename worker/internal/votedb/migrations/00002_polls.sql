@@ -57,6 +57,11 @@ SELECT 'default', id, vote, seq_ms, seq_n FROM votes WHERE vote IN ('a', 'b');
 UPDATE poll_options o
 SET votes = (SELECT count(*) FROM ballots b WHERE b.poll = o.poll AND b.vote = o.option)
 WHERE o.poll = 'default';
+-- The original app kept no version: its votes become version 1, so that
+-- the first tally anyone sees of them is newer than an empty poll's.
+UPDATE polls SET version = 1
+WHERE id = 'default' AND version = 0
+  AND EXISTS (SELECT 1 FROM ballots WHERE poll = 'default');
 
 DROP TABLE votes;
 DROP TABLE IF EXISTS tally;
