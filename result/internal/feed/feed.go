@@ -1,12 +1,14 @@
-// Package feed keeps the result server's tally view current: tallies
-// pushed on NATS, and a reload from PostgreSQL at start, after every NATS
-// reconnection (announcements may have been missed) and now and then as a
-// safety net.
+// Package feed keeps the hub's tallies current: the tallies the worker
+// pushes on NATS (one wildcard subscription for every poll), and a reload
+// from PostgreSQL, in one query for every poll the hub holds, at start,
+// after every NATS (re)connection (announcements may have been missed) and
+// every 15 s as a safety net. It also owns the readiness of both.
 package feed
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -15,55 +17,118 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"livevote/shared/backoff"
 	"livevote/shared/tally"
 )
 
-// Store reads the committed tally.
+// Store reads committed tallies.
 type Store interface {
-	Current(ctx context.Context) (tally.Tally, error)
+	// Tallies reads the tallies of the polls ids in one query; a poll that
+	// does not exist is not in the answer.
+	Tallies(ctx context.Context, ids []string) (map[string]tally.Tally, error)
+	Ping(ctx context.Context) error
 }
 
-// View takes tallies, keeping the newest.
-type View interface {
+// Hub keeps the newest tally of the polls it holds.
+type Hub interface {
 	Offer(t tally.Tally) bool
+	Hold(id string)
+	Current(id string) (tally.Tally, []byte, bool)
+	Held() []string
+	Sweep(idleSince time.Time) int
 }
 
-// Feed feeds a View.
+// ErrUnknownPoll reports a poll the database has no tally for.
+var ErrUnknownPoll = errors.New("feed: no such poll")
+
+// Timing of the reloads.
+const (
+	// ReloadEvery is how often every held poll is read again even when
+	// NATS looks healthy: a safety net for an announcement lost with a
+	// worker that died between its commit and its publish, and how a
+	// database restored from a backup shows within 15 s.
+	ReloadEvery = 15 * time.Second
+	// idleAfter is how long a poll nobody looks at stays held.
+	idleAfter = 10 * time.Minute
+	// queryTimeout bounds one read of PostgreSQL.
+	queryTimeout = 5 * time.Second
+)
+
+// Feed feeds a Hub.
 type Feed struct {
 	logger  *slog.Logger
 	store   Store
-	view    View
-	reload  chan struct{}
+	hub     Hub
 	metrics *Metrics
+	subject string
+	reload  chan struct{}
+	loaded  atomic.Bool
+	nc      atomic.Pointer[nats.Conn]
 	// lastNATS is when the last tally came over NATS (unix nanoseconds).
 	lastNATS atomic.Int64
 }
 
-// New returns a Feed into view.
-func New(logger *slog.Logger, store Store, view View, m *Metrics) *Feed {
-	return &Feed{logger: logger, store: store, view: view, reload: make(chan struct{}, 1), metrics: m}
+// New returns a Feed of the tallies published under subject (TALLY_SUBJECT)
+// into hub, reporting its metrics to reg.
+func New(logger *slog.Logger, store Store, hub Hub, subject string, reg prometheus.Registerer) *Feed {
+	f := &Feed{logger: logger, store: store, hub: hub, subject: subject, reload: make(chan struct{}, 1)}
+	f.metrics = newMetrics(reg, f)
+	return f
 }
 
-// Subscribe receives tallies on subject. The subscription survives NATS
-// reconnections.
-func (f *Feed) Subscribe(nc *nats.Conn, subject string) error {
-	_, err := nc.Subscribe(subject, f.receive)
+// Connect dials NATS at url (retrying in the background while it is down)
+// and subscribes once to every poll's tallies. Every connection and
+// reconnection asks for a reload, since tallies published while this
+// server was away are gone. Drain the connection at shutdown.
+func (f *Feed) Connect(url string) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name("result"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ConnectHandler(func(*nats.Conn) {
+			f.logger.Info("nats connected")
+			f.Reload()
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			f.logger.Warn("nats disconnected", "error", err)
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			f.logger.Info("nats reconnected")
+			f.metrics.Reconnects.Inc()
+			f.Reload()
+		}),
+	)
 	if err != nil {
-		return fmt.Errorf("subscribing to %s: %w", subject, err)
+		return nil, fmt.Errorf("connecting to NATS: %w", err)
 	}
-	return nil
+	if _, err := nc.Subscribe(tally.Wildcard(f.subject), f.receive); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("subscribing to %s: %w", tally.Wildcard(f.subject), err)
+	}
+	f.nc.Store(nc)
+	return nc, nil
 }
 
 func (f *Feed) receive(m *nats.Msg) {
 	var t tally.Tally
 	if err := json.Unmarshal(m.Data, &t); err != nil {
-		f.metrics.Invalid.Inc()
-		f.logger.Warn("ignoring malformed tally", "subject", m.Subject, "error", err)
+		f.invalid(m.Subject, err)
+		return
+	}
+	// A tally is only believed on its own poll's subject.
+	if id, ok := tally.PollFromSubject(f.subject, m.Subject); !ok || id != t.Poll {
+		f.invalid(m.Subject, fmt.Errorf("tally of poll %q on another poll's subject", t.Poll))
 		return
 	}
 	f.metrics.Received.Inc()
 	f.lastNATS.Store(time.Now().UnixNano())
-	f.view.Offer(t)
+	f.hub.Offer(t)
+}
+
+func (f *Feed) invalid(subject string, err error) {
+	f.metrics.Invalid.Inc()
+	f.logger.Warn("ignoring malformed tally", "subject", subject, "error", err)
 }
 
 // SinceNATS is how long ago the last tally came over NATS, or -1 before
@@ -77,7 +142,7 @@ func (f *Feed) SinceNATS() time.Duration {
 	return time.Since(time.Unix(0, last))
 }
 
-// Reload asks Run to read the tally from PostgreSQL soon.
+// Reload asks Run to read every held poll from PostgreSQL soon.
 func (f *Feed) Reload() {
 	select {
 	case f.reload <- struct{}{}:
@@ -85,8 +150,10 @@ func (f *Feed) Reload() {
 	}
 }
 
-// Run loads the tally now, then whenever Reload is called and every
-// interval, until ctx ends. A failed load is retried with backoff.
+// Run loads every held poll now, then whenever Reload is called and every
+// interval (ReloadEvery in production), until ctx ends. A failed load is
+// retried with backoff. Every interval it also forgets the polls nobody
+// looked at lately.
 func (f *Feed) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -96,57 +163,126 @@ func (f *Feed) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if n := f.hub.Sweep(time.Now().Add(-idleAfter)); n > 0 {
+				f.logger.Debug("forgot idle polls", "polls", n)
+			}
 		case <-f.reload:
 		}
 		f.load(ctx)
 	}
 }
 
+// load reads every held poll in one query, retrying until it succeeds or
+// ctx ends.
 func (f *Feed) load(ctx context.Context) {
-	delay := 100 * time.Millisecond
-	for attempt := 1; ctx.Err() == nil; attempt++ {
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		t, err := f.store.Current(qctx)
-		cancel()
-		if err == nil {
-			f.metrics.Reloads.Inc()
-			if f.view.Offer(t) {
-				f.logger.Debug("tally reloaded", "version", t.Version)
-			}
-			if attempt > 1 {
-				f.logger.Info("tally loaded from postgres", "version", t.Version, "attempts", attempt)
-			}
-			return
+	err := backoff.Retry(ctx, backoff.Backoff{Min: 100 * time.Millisecond, Max: 3 * time.Second}, func() error {
+		ids := f.hub.Held()
+		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+		defer cancel()
+		tallies, err := f.store.Tallies(qctx, ids)
+		if err != nil {
+			return err
 		}
+		f.metrics.Reloads.Inc()
+		for _, t := range tallies {
+			f.hub.Offer(t)
+		}
+		if !f.loaded.Swap(true) {
+			f.logger.Info("tallies loaded from postgres", "polls", len(tallies))
+		}
+		return nil
+	}, func(err error, attempt int) {
+		f.metrics.ReloadErrors.Inc()
 		if attempt == 1 {
-			f.logger.Warn("loading tally failed; retrying", "error", err)
+			f.logger.Warn("loading tallies failed; retrying", "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 3*time.Second)
+	})
+	if err != nil && ctx.Err() == nil {
+		f.logger.Warn("loading tallies gave up", "error", err)
 	}
 }
 
-// Metrics is what the feed reports on /metrics.
-type Metrics struct {
-	Received prometheus.Counter
-	Invalid  prometheus.Counter
-	Reloads  prometheus.Counter
+// Tally returns poll id's newest tally and its JSON: the hub's when it
+// holds the poll, else read now from PostgreSQL (and held from then on).
+// ErrUnknownPoll when the database has no such poll.
+func (f *Feed) Tally(ctx context.Context, id string) (tally.Tally, []byte, error) {
+	if t, b, ok := f.hub.Current(id); ok {
+		return t, b, nil
+	}
+	// Held before the read, so that a tally arriving on NATS meanwhile is
+	// kept rather than lost (the read's older version then loses to it).
+	f.hub.Hold(id)
+	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	tallies, err := f.store.Tallies(qctx, []string{id})
+	if err != nil {
+		return tally.Tally{}, nil, err
+	}
+	if t, ok := tallies[id]; ok {
+		f.hub.Offer(t)
+	}
+	if t, b, ok := f.hub.Current(id); ok {
+		return t, b, nil
+	}
+	return tally.Tally{}, nil, ErrUnknownPoll
 }
 
-// NewMetrics creates the feed's metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// CheckPostgres is the readiness of PostgreSQL: it answers, and the
+// tallies have been loaded from it (which also needs the worker to have
+// created the tables).
+func (f *Feed) CheckPostgres(ctx context.Context) error {
+	if err := f.store.Ping(ctx); err != nil {
+		return errors.New("not answering")
+	}
+	if !f.loaded.Load() {
+		return errors.New("tallies not loaded yet")
+	}
+	return nil
+}
+
+// CheckNATS is the readiness of NATS: connected.
+func (f *Feed) CheckNATS(context.Context) error {
+	nc := f.nc.Load()
+	if nc == nil || !nc.IsConnected() {
+		return errors.New("not connected")
+	}
+	return nil
+}
+
+// Loaded reports whether the tallies have been loaded from PostgreSQL once.
+func (f *Feed) Loaded() bool { return f.loaded.Load() }
+
+// Metrics is what the feed reports on /metrics.
+type Metrics struct {
+	Received     prometheus.Counter
+	Invalid      prometheus.Counter
+	Reloads      prometheus.Counter
+	ReloadErrors prometheus.Counter
+	Reconnects   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, f *Feed) *Metrics {
 	m := &Metrics{
 		Received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_tallies_received_total", Help: "Tallies received on NATS."}),
 		Invalid: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "result_tallies_invalid_total", Help: "Malformed messages on the tally subject."}),
+			Name: "result_tallies_invalid_total", Help: "Malformed messages on the tally subjects."}),
 		Reloads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "result_tally_reloads_total", Help: "Tallies read from PostgreSQL."}),
+			Name: "result_tally_reloads_total", Help: "Reloads of the held polls' tallies from PostgreSQL."}),
+		ReloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "result_tally_reload_errors_total", Help: "Failed reads of the tallies from PostgreSQL."}),
+		Reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "result_nats_reconnects_total", Help: "Reconnections to NATS."}),
 	}
-	reg.MustRegister(m.Received, m.Invalid, m.Reloads)
+	reg.MustRegister(m.Received, m.Invalid, m.Reloads, m.ReloadErrors, m.Reconnects,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "result_seconds_since_nats_tally",
+			Help: "Seconds since the last tally arrived over NATS (-1 before the first); growing while votes come in means NATS is not delivering.",
+		}, func() float64 {
+			if d := f.SinceNATS(); d >= 0 {
+				return d.Seconds()
+			}
+			return -1
+		}))
 	return m
 }

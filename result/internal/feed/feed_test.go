@@ -2,8 +2,11 @@ package feed
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,113 +15,272 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"livevote/result/internal/hub"
+	"livevote/result/internal/pgtest"
+	"livevote/result/internal/polldb"
+	"livevote/shared/poll"
 	"livevote/shared/tally"
 )
 
-// fakeStore is a PostgreSQL whose tally and availability the test sets.
+func newHub() *hub.Hub {
+	return hub.New(hub.NewMetrics(prometheus.NewRegistry()), poll.DefaultID)
+}
+
+func tl(id string, v int64, counts map[string]int64) tally.Tally {
+	return tally.New(id, v, []string{"a", "b"}, counts, "", time.Now())
+}
+
+// fakeStore is a PostgreSQL whose tallies and availability the test sets.
 type fakeStore struct {
-	mu    sync.Mutex
-	t     tally.Tally
-	down  bool
-	reads int
+	mu      sync.Mutex
+	tallies map[string]tally.Tally
+	down    bool
+	queries [][]string
 }
 
-func (s *fakeStore) Current(context.Context) (tally.Tally, error) {
+func (s *fakeStore) Tallies(_ context.Context, ids []string) (map[string]tally.Tally, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reads++
+	s.queries = append(s.queries, ids)
 	if s.down {
-		return tally.Tally{}, errors.New("connection refused")
+		return nil, errors.New("connection refused")
 	}
-	return s.t, nil
+	out := make(map[string]tally.Tally)
+	for _, id := range ids {
+		if t, ok := s.tallies[id]; ok {
+			out[id] = t
+		}
+	}
+	return out, nil
 }
 
-func (s *fakeStore) set(t tally.Tally, down bool) {
+func (s *fakeStore) Ping(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.t, s.down = t, down
-}
-
-type lastView struct {
-	mu sync.Mutex
-	t  tally.Tally
-}
-
-func (v *lastView) Offer(t tally.Tally) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if t.Version < v.t.Version {
-		return false
+	if s.down {
+		return errors.New("connection refused")
 	}
-	v.t = t
-	return true
+	return nil
 }
 
-func (v *lastView) version() int64 {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.t.Version
+func (s *fakeStore) set(down bool, ts ...tally.Tally) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+	if s.tallies == nil {
+		s.tallies = make(map[string]tally.Tally)
+	}
+	for _, t := range ts {
+		s.tallies[t.Poll] = t
+	}
 }
 
-func waitVersion(t *testing.T, v *lastView, want int64) {
+func waitVersion(t *testing.T, h *hub.Hub, id string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for v.version() != want {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _, ok := h.Current(id)
+		if ok && got.Version == want {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("view at version %d, want %d", v.version(), want)
+			t.Fatalf("%s at version %d (held %v), want %d", id, got.Version, ok, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 // TestRunLoadsRetriesAndReloads: the first load waits out a database that
-// is down; Reload (as after a NATS reconnection) catches up with what was
-// committed meanwhile.
+// is down (not ready meanwhile); Reload (as after a NATS reconnection)
+// catches up with what was committed since, in one query for every held
+// poll.
 func TestRunLoadsRetriesAndReloads(t *testing.T) {
 	store := &fakeStore{}
-	store.set(tally.New(3, map[string]int64{"a": 3}, time.Now()), true)
-	view := &lastView{}
-	f := New(slog.New(slog.DiscardHandler), store, view, NewMetrics(prometheus.NewRegistry()))
+	store.set(true, tl("default", 3, map[string]int64{"a": 3}))
+	h := newHub()
+	f := New(discard(), store, h, "t", prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go f.Run(ctx, time.Hour)
 
 	time.Sleep(150 * time.Millisecond)
-	if view.version() != 0 {
+	if _, _, ok := h.Current("default"); ok {
 		t.Fatal("a tally arrived while the database was down")
 	}
-	store.set(tally.New(3, map[string]int64{"a": 3}, time.Now()), false)
-	waitVersion(t, view, 3)
+	if err := f.CheckPostgres(ctx); err == nil {
+		t.Error("ready while the database is down")
+	}
+	store.set(false)
+	waitVersion(t, h, "default", 3)
+	if err := f.CheckPostgres(ctx); err != nil {
+		t.Errorf("not ready after loading: %v", err)
+	}
 
-	store.set(tally.New(7, map[string]int64{"a": 7}, time.Now()), false)
+	h.Hold("other")
+	store.set(false, tl("default", 7, nil), tl("other", 2, nil))
+	store.mu.Lock()
+	store.queries = nil
+	store.mu.Unlock()
 	f.Reload()
-	waitVersion(t, view, 7)
+	waitVersion(t, h, "default", 7)
+	waitVersion(t, h, "other", 2)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.queries) != 1 || len(store.queries[0]) != 2 {
+		t.Errorf("reload made queries %v, want one for both held polls", store.queries)
+	}
+}
+
+func TestTallyReadsUnheldPollOnce(t *testing.T) {
+	store := &fakeStore{}
+	store.set(false, tl("p", 4, map[string]int64{"b": 4}))
+	h := newHub()
+	f := New(discard(), store, h, "t", prometheus.NewRegistry())
+	for range 3 {
+		got, b, err := f.Tally(context.Background(), "p")
+		if err != nil || got.Version != 4 || !strings.Contains(string(b), `"version":4`) {
+			t.Fatalf("got %+v %s %v, want version 4", got, b, err)
+		}
+	}
+	if n := len(store.queries); n != 1 {
+		t.Errorf("made %d queries, want 1 (then held)", n)
+	}
+	if _, _, err := f.Tally(context.Background(), "absent"); !errors.Is(err, ErrUnknownPoll) {
+		t.Errorf("absent poll: got %v, want ErrUnknownPoll", err)
+	}
 }
 
 // TestReceiveOffersValidTalliesOnly feeds NATS messages straight to the
-// handler: a tally goes to the view, anything else is counted and dropped.
+// handler: a tally on its poll's subject goes to the hub, anything else is
+// counted and dropped.
 func TestReceiveOffersValidTalliesOnly(t *testing.T) {
-	view := &lastView{}
-	m := NewMetrics(prometheus.NewRegistry())
-	f := New(slog.New(slog.DiscardHandler), &fakeStore{}, view, m)
-	f.receive(&nats.Msg{Subject: "s", Data: []byte(`{"version":5,"counts":{"a":2,"b":3},"total":5,"updated_at":"2026-11-26T19:30:00.123Z"}`)})
-	f.receive(&nats.Msg{Subject: "s", Data: []byte(`{"version":9,"counts":{"a":2,"b":3},"total":6}`)})
-	f.receive(&nats.Msg{Subject: "s", Data: []byte(`hello`)})
-	if view.version() != 5 {
-		t.Errorf("view at version %d, want 5 (the malformed version 9 ignored)", view.version())
+	h := newHub()
+	h.Hold("p")
+	reg := prometheus.NewRegistry()
+	f := New(discard(), &fakeStore{}, h, "s", reg)
+	msgs := []struct {
+		subject, data string
+		valid         bool
+	}{
+		{"s.p", `{"poll":"p","version":5,"counts":{"a":2,"b":3},"total":5,"state":"open","updated_at":"2026-11-26T19:30:00.123Z"}`, true},
+		{"s.p", `{"poll":"p","version":9,"counts":{"a":2,"b":3},"total":6}`, false},        // total is not the sum
+		{"s.p", `{"poll":"q","version":10,"counts":{"a":2,"b":3},"total":5}`, false},       // another poll's subject
+		{"s.default", `{"poll":"p","version":11,"counts":{"a":2,"b":3},"total":5}`, false}, // idem
+		{"s.p", `{"poll":"p","version":12,"counts":{"a":2},"total":2,"state":"x"}`, false}, // unknown state
+		{"s.p", `hello`, false},
 	}
-	if got := testutil.ToFloat64(m.Invalid); got != 2 {
-		t.Errorf("invalid metric %v, want 2", got)
+	for _, m := range msgs {
+		f.receive(&nats.Msg{Subject: m.subject, Data: []byte(m.data)})
+	}
+	if got, _, _ := h.Current("p"); got.Version != 5 {
+		t.Errorf("hub at version %d, want 5 (the malformed ones ignored)", got.Version)
+	}
+	if got := testutil.ToFloat64(f.metrics.Invalid); got != 5 {
+		t.Errorf("invalid metric %v, want 5", got)
+	}
+	if f.SinceNATS() < 0 || f.SinceNATS() > time.Second {
+		t.Errorf("SinceNATS %v after a tally, want about 0", f.SinceNATS())
 	}
 }
 
-func TestSinceNATS(t *testing.T) {
-	f := New(slog.New(slog.DiscardHandler), &fakeStore{}, &lastView{}, NewMetrics(prometheus.NewRegistry()))
-	if f.SinceNATS() != -1 {
-		t.Errorf("before any message got %v, want -1", f.SinceNATS())
+func natsURL() string {
+	if u := os.Getenv("TEST_NATS_URL"); u != "" {
+		return u
 	}
-	f.receive(&nats.Msg{Subject: "s", Data: []byte(`{"version":1,"counts":{"a":1,"b":0},"total":1}`)})
-	if d := f.SinceNATS(); d < 0 || d > time.Second {
-		t.Errorf("just after a message got %v, want about 0", d)
+	return "nats://127.0.0.1:4222"
+}
+
+// TestFeedWithNATSAndPostgres runs the feed on a real NATS (its own
+// subject) and a real PostgreSQL (its own schema): the start load, live
+// tallies of several polls on the wildcard (the default poll's too),
+// versions that go back ignored, and the 15 s safety-net reload (here
+// shortened) picking up a change NATS never announced.
+func TestFeedWithNATSAndPostgres(t *testing.T) {
+	pool := pgtest.Pool(t, true)
+	pgtest.CreatePoll(t, pool, "p1", "Q1", []string{"A", "B", "C"}, []int64{1, 0, 0}, 1, "")
+	pgtest.SetTally(t, pool, "default", []int64{2, 1}, 3, "open")
+	subject := "test.tally." + strings.ToLower(rand.Text()[:10])
+
+	h := newHub()
+	store := polldb.New(pool, poll.Default("A", "B"), polldb.Options{})
+	f := New(discard(), store, h, subject, prometheus.NewRegistry())
+	nc, err := f.Connect(natsURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Run(ctx, 500*time.Millisecond)
+	waitVersion(t, h, "default", 3)
+
+	pub, err := nats.Connect(natsURL())
+	if err != nil {
+		t.Fatalf("NATS at TEST_NATS_URL is unreachable: %v; start it with `make services`", err)
+	}
+	defer pub.Close()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.Tally(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(tt tally.Tally) {
+		t.Helper()
+		if err := pub.Publish(tally.Subject(subject, tt.Poll), tt.AppendJSON(nil)); err != nil {
+			t.Fatal(err)
+		}
+		// The default poll's tallies also go on the bare subject, which the
+		// wildcard does not match: it must not be counted twice.
+		if tt.Poll == poll.DefaultID {
+			if err := pub.Publish(subject, tt.AppendJSON(nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(tally.New("p1", 2, []string{"a", "b", "c"}, map[string]int64{"c": 1, "a": 1}, "", time.Now()))
+	publish(tally.New("default", 4, []string{"a", "b"}, map[string]int64{"a": 3, "b": 1}, "", time.Now()))
+	waitVersion(t, h, "p1", 2)
+	waitVersion(t, h, "default", 4)
+	if got := testutil.ToFloat64(f.metrics.Received); got != 2 {
+		t.Errorf("received %v tallies, want 2", got)
+	}
+	// An older version does not replace a newer one.
+	publish(tally.New("p1", 1, []string{"a", "b", "c"}, nil, "", time.Now()))
+	time.Sleep(100 * time.Millisecond)
+	if got, _, _ := h.Current("p1"); got.Version != 2 {
+		t.Errorf("p1 at version %d after an older tally, want 2", got.Version)
+	}
+	// The database moves on with no announcement: the periodic reload
+	// shows it, the poll's close included.
+	pgtest.SetTally(t, pool, "p1", []int64{1, 1, 5}, 9, "closed")
+	waitVersion(t, h, "p1", 9)
+	if got, _, _ := h.Current("p1"); !got.Closed() || got.Total != 7 {
+		t.Errorf("p1 after reload %+v, want closed with 7 votes", got)
+	}
+	if err := f.CheckNATS(ctx); err != nil {
+		t.Errorf("NATS not ready: %v", err)
+	}
+}
+
+// TestNotReadyUntilMigrated: before the worker has created the tables the
+// feed keeps trying and PostgreSQL is not ready; once they exist it loads.
+func TestNotReadyUntilMigrated(t *testing.T) {
+	pool := pgtest.Pool(t, false)
+	h := newHub()
+	f := New(discard(), polldb.New(pool, poll.Default("A", "B"), polldb.Options{}), h, "t", prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Run(ctx, time.Hour)
+	time.Sleep(300 * time.Millisecond)
+	if err := f.CheckPostgres(ctx); err == nil {
+		t.Fatal("ready before the tables exist")
+	}
+	pgtest.Migrate(t, pool)
+	waitVersion(t, h, "default", 0)
+	if err := f.CheckPostgres(ctx); err != nil {
+		t.Errorf("not ready after the migration: %v", err)
 	}
 }
