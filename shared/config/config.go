@@ -56,24 +56,40 @@ func URL(getenv Getenv, key, def string, schemes ...string) (*url.URL, error) {
 	v := String(getenv, key, def)
 	u, err := url.Parse(v)
 	if err != nil {
-		return nil, invalid(key, v, "not a URL")
+		return nil, invalid(key, redactUserinfo(v), "not a URL")
 	}
+	// Errors show the value with any password masked.
+	shown := u.Redacted()
 	ok := false
 	for _, s := range schemes {
 		ok = ok || u.Scheme == s
 	}
 	if !ok {
-		return nil, invalid(key, v, "scheme must be one of "+strings.Join(schemes, ", "))
+		return nil, invalid(key, shown, "scheme must be one of "+strings.Join(schemes, ", "))
 	}
 	if u.Host == "" {
-		return nil, invalid(key, v, "no host")
+		return nil, invalid(key, shown, "no host")
 	}
 	if _, port, err := net.SplitHostPort(u.Host); err == nil {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, invalid(key, v, "port must be a number from 1 to 65535")
+			return nil, invalid(key, shown, "port must be a number from 1 to 65535")
 		}
 	}
 	return u, nil
+}
+
+// redactUserinfo masks what lies between "//" and the last "@" of a value
+// that does not even parse as a URL, since it may hold a password.
+func redactUserinfo(v string) string {
+	start := strings.Index(v, "//")
+	if start < 0 {
+		return v
+	}
+	at := strings.LastIndex(v[start+2:], "@")
+	if at < 0 {
+		return v
+	}
+	return v[:start+2] + "xxxxx" + v[start+2+at:]
 }
 
 // OptionalURL is URL for a variable that may be left unset: it returns

@@ -54,12 +54,18 @@ func TestURL(t *testing.T) {
 		{"no host", "nats://", false},
 		{"garbage", "::not a url", false},
 		{"bad port", "nats://127.0.0.1:99999", false},
+		{"bad port with password", "nats://u:s3cret@127.0.0.1:99999", false},
+		{"wrong scheme with password", "http://u:s3cret@127.0.0.1:4222", false},
+		{"garbage with password", "nats://u:s3cret@[::1:4222%zz", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := URL(env(map[string]string{"NATS_URL": tt.value}), "NATS_URL", "nats://127.0.0.1:4222", "nats", "tls")
 			if (err == nil) != tt.ok {
 				t.Fatalf("URL(%q) error = %v, want ok=%v", tt.value, err, tt.ok)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the password", err)
 			}
 		})
 	}
