@@ -20,15 +20,19 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
+	"livevote/shared/poll"
 	"livevote/shared/tally"
 )
 
 // The fault suite: every scenario runs the real binaries against a Redis
 // (append-only), PostgreSQL and NATS of its own, drives votes from many
-// voters while it breaks something, keeps its own record of each voter's
-// last acknowledged vote (the oracle), and then checks that PostgreSQL's
-// rows, every result server's /api/tally, the last tally on NATS and the
-// last message on every WebSocket equal the oracle exactly.
+// voters spread over several polls (the default one and three created
+// through the API, with 3, 5 and 12 options) while it breaks something,
+// keeps its own record of each voter's last acknowledged vote in each poll
+// (the oracle), and then checks, poll by poll, that PostgreSQL's rows,
+// every result server's tally, the last tally on the poll's NATS subject
+// and the last message on every WebSocket of the poll equal the oracle
+// exactly.
 //
 // `make test` runs it short; `make chaos` runs it at full length
 // (-chaos.full): longer load, more kills.
@@ -51,11 +55,20 @@ type chaos struct {
 	votes   []*proc
 	workers []*proc
 	results []*proc
+	// polls are the polls the load is spread over: the default one first,
+	// then polls created through the API with different option counts.
+	polls   []chaosPoll
 	sockets []*liveSocket
 	natsLog *natsWatcher
 
 	sent, acked, refused atomic.Int64
 	kills                int
+}
+
+// chaosPoll is one poll under load.
+type chaosPoll struct {
+	id      string
+	options []string
 }
 
 func newChaos(t *testing.T) *chaos {
@@ -70,7 +83,7 @@ func newChaos(t *testing.T) *chaos {
 	}
 	e.pool = pool
 	t.Cleanup(pool.Close)
-	return &chaos{t: t, c: c, e: e, oracle: &oracle{last: make(map[string]string)}}
+	return &chaos{t: t, c: c, e: e, oracle: newOracle()}
 }
 
 // startSystem starts vote, worker and result servers in the given numbers.
@@ -89,18 +102,33 @@ func (ch *chaos) startSystem(votes, workers, results int) (ws []*proc) {
 	return ws
 }
 
-// watch subscribes to the tally subject and opens a WebSocket on every
-// result server; both reconnect by themselves.
+// chaosPolls are the fixtures' polls the load is spread over beside the
+// default one: 3, 5 and 12 options.
+var chaosPolls = []string{"three", "five", "twelve"}
+
+// watch creates the polls (through the first vote server), subscribes to
+// the tally subjects and opens a WebSocket per poll on every result
+// server; both reconnect by themselves.
 func (ch *chaos) watch() {
+	ch.polls = []chaosPoll{{id: poll.DefaultID, options: []string{"a", "b"}}}
+	defs := pollDefs(ch.t)
+	for _, name := range chaosPolls {
+		c := createPoll(ch.t, ch.votes[0], defs[name])
+		ch.polls = append(ch.polls, chaosPoll{id: c.ID, options: c.OptionIDs()})
+	}
 	ch.natsLog = watchNATS(ch.t, ch.e.natsURL, ch.e.subject())
 	for _, r := range ch.results {
-		ch.sockets = append(ch.sockets, openLiveSocket(ch.t, r))
+		for _, p := range ch.polls {
+			ch.sockets = append(ch.sockets, openLiveSocket(ch.t, r, p.id))
+		}
 	}
 }
 
 // load votes from voters goroutines until ctx ends; each voter casts a few
-// votes (changes of mind) and is replaced by a new one. A refused vote is
-// retried until it is acknowledged, so every voter's last vote is known.
+// votes, each in a poll picked at random (so a voter has ballots in
+// several polls and changes some), and is replaced by a new one. A refused
+// vote is retried until it is acknowledged, so every voter's last vote in
+// every poll is known.
 func (ch *chaos) load(ctx context.Context, voters int) (wait func()) {
 	var wg sync.WaitGroup
 	for i := 0; i < voters; i++ {
@@ -119,20 +147,37 @@ func (ch *chaos) voter(ctx context.Context, votes int) {
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 15 * time.Second}
 	for i := 0; i < votes && ctx.Err() == nil; i++ {
-		opt := []string{"a", "b"}[rand.IntN(2)]
-		ch.voteUntilAcked(client, opt)
+		p := ch.polls[rand.IntN(len(ch.polls))]
+		ch.voteUntilAcked(client, p, p.options[rand.IntN(len(p.options))])
 		time.Sleep(time.Duration(2+rand.IntN(8)) * time.Millisecond)
 	}
 }
 
+// votePath is where a vote in p is posted: version 1's route for the
+// default poll (so it stays under load too), the poll's route otherwise.
+func (p chaosPoll) votePath() string {
+	if p.id == poll.DefaultID {
+		return "/api/vote"
+	}
+	return "/api/polls/" + p.id + "/votes"
+}
+
+// tallyPath is where a result server answers p's tally.
+func (p chaosPoll) tallyPath() string {
+	if p.id == poll.DefaultID {
+		return "/api/tally"
+	}
+	return "/api/polls/" + p.id + "/tally"
+}
+
 // voteUntilAcked sends one vote, to a random vote server, until one
 // acknowledges it (at most a minute).
-func (ch *chaos) voteUntilAcked(client *http.Client, opt string) {
+func (ch *chaos) voteUntilAcked(client *http.Client, p chaosPoll, opt string) {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		vote := ch.votes[rand.IntN(len(ch.votes))]
 		ch.sent.Add(1)
-		resp, err := client.Post(vote.url("/api/vote"), "application/json", strings.NewReader(`{"vote":"`+opt+`"}`))
+		resp, err := client.Post(vote.url(p.votePath()), "application/json", strings.NewReader(`{"vote":"`+opt+`"}`))
 		if err == nil {
 			var body struct {
 				VoterID string `json:"voter_id"`
@@ -141,11 +186,11 @@ func (ch *chaos) voteUntilAcked(client *http.Client, opt string) {
 			resp.Body.Close()
 			if ok {
 				ch.acked.Add(1)
-				ch.oracle.record(body.VoterID, opt)
+				ch.oracle.record(p.id, body.VoterID, opt)
 				return
 			}
 			if resp.StatusCode != http.StatusServiceUnavailable {
-				ch.t.Errorf("vote answered %d; want 202, or 503 while Redis is down", resp.StatusCode)
+				ch.t.Errorf("vote in %s answered %d; want 202, or 503 while Redis is down", p.id, resp.StatusCode)
 				return
 			}
 		}
@@ -158,17 +203,24 @@ func (ch *chaos) voteUntilAcked(client *http.Client, opt string) {
 // converge waits until everything agrees with the oracle and returns how
 // long that took. First without any new vote, so the result servers must
 // catch up by themselves (a reload after a NATS outage, say); then after one
-// more vote, whose tally is published with everything up, so that the last
-// tally on NATS can be compared too. The table is checked row by row.
+// more vote in every poll, whose tallies are published with everything up,
+// so that the last tally on NATS can be compared too. The tables are
+// checked row by row, each poll's ballots and version 1's votes view.
 func (ch *chaos) converge(timeout time.Duration) time.Duration {
 	ch.t.Helper()
 	start := time.Now()
 	ch.waitAgree(timeout, false)
 	took := time.Since(start)
-	ch.e.checkRows(ch.oracle.snapshot())
+	for _, p := range ch.polls {
+		ch.e.checkPollRows(p.id, ch.oracle.snapshot(p.id))
+	}
+	ch.e.checkRows(ch.oracle.snapshot(poll.DefaultID))
 
 	jar, _ := cookiejar.New(nil)
-	ch.voteUntilAcked(&http.Client{Jar: jar, Timeout: 15 * time.Second}, "a")
+	client := &http.Client{Jar: jar, Timeout: 15 * time.Second}
+	for _, p := range ch.polls {
+		ch.voteUntilAcked(client, p, p.options[len(p.options)-1])
+	}
 	ch.waitAgree(timeout, true)
 	// Every service rode out the storm by itself: all ready again.
 	for _, p := range append(append(append([]*proc(nil), ch.votes...), ch.workers...), ch.results...) {
@@ -188,17 +240,23 @@ func (ch *chaos) converge(timeout time.Duration) time.Duration {
 			ch.t.Errorf("%s not ready after the storm: %d %s", p.name, resp.StatusCode, body)
 		}
 	}
-	for i, s := range ch.sockets {
-		if back := s.backwards(); back != "" {
-			ch.t.Errorf("WebSocket %d: %s", i, back)
+	for _, s := range ch.sockets {
+		if back := s.problemList(); back != "" {
+			ch.t.Errorf("WebSocket of poll %s on %s: %s", s.poll, s.server, back)
 		}
+	}
+	if problems := ch.natsLog.problemList(); problems != "" {
+		ch.t.Errorf("NATS: %s", problems)
 	}
 	return took
 }
 
 func (ch *chaos) waitAgree(timeout time.Duration, withNATS bool) {
 	ch.t.Helper()
-	want := ch.oracle.counts()
+	want := make(map[string]map[string]int64, len(ch.polls))
+	for _, p := range ch.polls {
+		want[p.id] = ch.oracle.counts(p.id, p.options)
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		state := ch.disagreement(want, withNATS)
@@ -212,108 +270,147 @@ func (ch *chaos) waitAgree(timeout time.Duration, withNATS bool) {
 	}
 }
 
-// disagreement says what does not equal want yet, or "". The stream is
-// looked at first: counts can pass through the final figures on the way,
-// an empty stream cannot.
-func (ch *chaos) disagreement(want map[string]int64, withNATS bool) string {
+// disagreement says what does not equal want (per poll) yet, or "". The
+// stream is looked at first: counts can pass through the final figures on
+// the way, an empty stream cannot.
+func (ch *chaos) disagreement(want map[string]map[string]int64, withNATS bool) string {
 	n, err := ch.e.rdb.XLen(context.Background(), ch.e.stream()).Result()
 	if err != nil || n != 0 {
 		return fmt.Sprintf("stream holds %d entries (err %v)", n, err)
 	}
-	same := func(t tally.Tally) bool { return t.Counts["a"] == want["a"] && t.Counts["b"] == want["b"] }
 	for i, r := range ch.results {
-		resp, err := http.Get(r.url("/api/tally"))
-		if err != nil {
-			return fmt.Sprintf("result %d: %v", i, err)
-		}
-		var t tally.Tally
-		err = json.NewDecoder(resp.Body).Decode(&t)
-		resp.Body.Close()
-		if err != nil || !same(t) {
-			return fmt.Sprintf("result %d /api/tally %v (err %v)", i, t.Counts, err)
+		for _, p := range ch.polls {
+			resp, err := http.Get(r.url(p.tallyPath()))
+			if err != nil {
+				return fmt.Sprintf("result %d: %v", i, err)
+			}
+			var t tally.Tally
+			err = json.NewDecoder(resp.Body).Decode(&t)
+			resp.Body.Close()
+			if err != nil || t.Poll != p.id || !sameCounts(t, want[p.id]) {
+				return fmt.Sprintf("result %d %s: %s %v (err %v)", i, p.tallyPath(), t.Poll, t.Counts, err)
+			}
 		}
 	}
-	if t, ok := ch.natsLog.last(); withNATS && (!ok || !same(t)) {
-		return fmt.Sprintf("last NATS tally %v", t.Counts)
+	if withNATS {
+		for _, p := range ch.polls {
+			if t, ok := ch.natsLog.last(p.id); !ok || !sameCounts(t, want[p.id]) {
+				return fmt.Sprintf("last NATS tally on %s: %v", tally.Subject(ch.e.subject(), p.id), t.Counts)
+			}
+		}
+		if t, ok := ch.natsLog.lastBare(); !ok || !sameCounts(t, want[poll.DefaultID]) {
+			return fmt.Sprintf("last NATS tally on %s: %v", ch.e.subject(), t.Counts)
+		}
 	}
-	for i, s := range ch.sockets {
-		if t, ok := s.last(); !ok || !same(t) {
-			return fmt.Sprintf("WebSocket %d last message %v", i, t.Counts)
+	for _, s := range ch.sockets {
+		if t, ok := s.last(); !ok || !sameCounts(t, want[s.poll]) {
+			return fmt.Sprintf("WebSocket of poll %s on %s: last message %v", s.poll, s.server, t.Counts)
 		}
 	}
 	return ""
 }
 
 func (ch *chaos) report(what string, took time.Duration) {
-	ch.t.Logf("%s: %d votes sent, %d acknowledged, %d refused or retried, %d kills; %d voters; converged %v after the load",
-		what, ch.sent.Load(), ch.acked.Load(), ch.refused.Load(), ch.kills, len(ch.oracle.snapshot()), took.Round(time.Millisecond))
+	ch.t.Logf("%s: %d votes sent, %d acknowledged, %d refused or retried, %d kills; %d voters in %d polls; converged %v after the load",
+		what, ch.sent.Load(), ch.acked.Load(), ch.refused.Load(), ch.kills, ch.oracle.voters(), len(ch.polls), took.Round(time.Millisecond))
 }
 
-func (o *oracle) snapshot() map[string]string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	m := make(map[string]string, len(o.last))
-	for k, v := range o.last {
-		m[k] = v
-	}
-	return m
-}
-
-// natsWatcher keeps the newest tally seen on a subject.
+// natsWatcher keeps the newest tally seen of each poll on its subject
+// (through the wildcard), and the newest on the bare subject, which only
+// the default poll's tallies may use.
 type natsWatcher struct {
-	mu     sync.Mutex
-	newest tally.Tally
-	seen   bool
+	mu       sync.Mutex
+	newest   map[string]tally.Tally
+	bare     tally.Tally
+	bareSeen bool
+	problems []string
 }
 
-func watchNATS(t *testing.T, url, subject string) *natsWatcher {
-	w := &natsWatcher{}
+func watchNATS(t *testing.T, url, base string) *natsWatcher {
+	w := &natsWatcher{newest: make(map[string]tally.Tally)}
 	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+	handle := func(m *nats.Msg) {
 		var tl tally.Tally
-		if json.Unmarshal(m.Data, &tl) != nil {
-			return
-		}
+		err := json.Unmarshal(m.Data, &tl)
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if !w.seen || tl.Version > w.newest.Version {
-			w.newest, w.seen = tl, true
+		switch {
+		case err != nil:
+			w.problems = append(w.problems, fmt.Sprintf("%s carried %.100s: %v", m.Subject, m.Data, err))
+		case m.Subject == base:
+			if tl.Poll != poll.DefaultID {
+				w.problems = append(w.problems, fmt.Sprintf("%s carried poll %s's tally", m.Subject, tl.Poll))
+			} else if !w.bareSeen || tl.Newer(w.bare) {
+				w.bare, w.bareSeen = tl, true
+			}
+		case m.Subject != tally.Subject(base, tl.Poll):
+			w.problems = append(w.problems, fmt.Sprintf("%s carried poll %s's tally", m.Subject, tl.Poll))
+		default:
+			if cur, ok := w.newest[tl.Poll]; !ok || tl.Newer(cur) {
+				w.newest[tl.Poll] = tl
+			}
 		}
-	}); err != nil {
-		t.Fatal(err)
+	}
+	for _, subject := range []string{base, tally.Wildcard(base)} {
+		if _, err := nc.Subscribe(subject, handle); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return w
 }
 
-func (w *natsWatcher) last() (tally.Tally, bool) {
+func (w *natsWatcher) last(pollID string) (tally.Tally, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.newest, w.seen
+	t, ok := w.newest[pollID]
+	return t, ok
 }
 
-// liveSocket is a WebSocket client of one result server that reconnects
-// when the server goes away, and notes any version that goes backwards on
-// one connection.
+func (w *natsWatcher) lastBare() (tally.Tally, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bare, w.bareSeen
+}
+
+func (w *natsWatcher) problemList() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.problems) > 5 {
+		return fmt.Sprintf("%s; … %d in all", strings.Join(w.problems[:5], "; "), len(w.problems))
+	}
+	return strings.Join(w.problems, "; ")
+}
+
+// liveSocket is a WebSocket client of one poll on one result server that
+// reconnects when the server goes away, and notes any version that goes
+// backwards on one connection and any tally of another poll.
 type liveSocket struct {
-	mu       sync.Mutex
-	newest   tally.Tally
-	seen     bool
-	problems []string
+	poll, server string
+	mu           sync.Mutex
+	newest       tally.Tally
+	seen         bool
+	problems     []string
 }
 
-func openLiveSocket(t *testing.T, result *proc) *liveSocket {
-	s := &liveSocket{}
+// openLiveSocket follows pollID on result: /ws for the default poll (version
+// 1's route), /ws?poll=<id> for the others.
+func openLiveSocket(t *testing.T, result *proc, pollID string) *liveSocket {
+	s := &liveSocket{poll: pollID, server: result.addr}
+	path := "/ws"
+	if pollID != poll.DefaultID {
+		path = "/ws?poll=" + pollID
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			conn, _, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+result.addr+"/ws", nil)
+			conn, _, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+result.addr+path, nil)
 			if err != nil {
 				time.Sleep(100 * time.Millisecond)
 				continue
@@ -330,11 +427,15 @@ func openLiveSocket(t *testing.T, result *proc) *liveSocket {
 					continue
 				}
 				s.mu.Lock()
-				if tl.Version < prev {
+				switch {
+				case tl.Poll != pollID:
+					s.problems = append(s.problems, fmt.Sprintf("a tally of poll %s", tl.Poll))
+				case tl.Version < prev:
 					s.problems = append(s.problems, fmt.Sprintf("version %d after %d", tl.Version, prev))
+				default:
+					prev = tl.Version
+					s.newest, s.seen = tl, true
 				}
-				prev = tl.Version
-				s.newest, s.seen = tl, true
 				s.mu.Unlock()
 			}
 			stop()
@@ -350,7 +451,7 @@ func (s *liveSocket) last() (tally.Tally, bool) {
 	return s.newest, s.seen
 }
 
-func (s *liveSocket) backwards() string {
+func (s *liveSocket) problemList() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return strings.Join(s.problems, "; ")

@@ -10,30 +10,70 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/ballot"
+	"livevote/shared/poll"
 )
 
-// oracle is the test's own record of each voter's last acknowledged vote.
+// oracle is the test's own record of each voter's last acknowledged vote
+// in each poll.
 type oracle struct {
 	mu    sync.Mutex
-	last  map[string]string // voter id → option
+	last  map[ballotKey]string // → option id
 	acked int
 }
 
-func (o *oracle) record(voterID, option string) {
+// ballotKey is one voter in one poll: a row of ballots.
+type ballotKey struct{ poll, voter string }
+
+func newOracle() *oracle { return &oracle{last: make(map[ballotKey]string)} }
+
+func (o *oracle) record(pollID, voterID, option string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.last[voterID] = option
+	o.last[ballotKey{pollID, voterID}] = option
 	o.acked++
 }
 
-func (o *oracle) counts() map[string]int64 {
+// counts is what the poll's tally must show: every one of options, 0 where
+// nobody chose it.
+func (o *oracle) counts(pollID string, options []string) map[string]int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c := map[string]int64{"a": 0, "b": 0}
-	for _, opt := range o.last {
-		c[opt]++
+	c := make(map[string]int64, len(options))
+	for _, opt := range options {
+		c[opt] = 0
+	}
+	for k, opt := range o.last {
+		if k.poll == pollID {
+			c[opt]++
+		}
 	}
 	return c
+}
+
+// snapshot is what the poll's ballots must hold: voter → option.
+func (o *oracle) snapshot(pollID string) map[string]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := make(map[string]string)
+	for k, v := range o.last {
+		if k.poll == pollID {
+			m[k.voter] = v
+		}
+	}
+	return m
+}
+
+// voters is how many distinct voters voted, in any poll.
+func (o *oracle) voters() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	seen := make(map[string]bool, len(o.last))
+	for k := range o.last {
+		seen[k.voter] = true
+	}
+	return len(seen)
 }
 
 // load has voters vote for a while, new voters and changes of mind mixed,
@@ -48,7 +88,7 @@ func load(t *testing.T, vote *proc, voters, votesEach int, o *oracle) {
 			for j := 0; j < votesEach; j++ {
 				opt := []string{"a", "b"}[rand.IntN(2)]
 				if code := v.vote(t, vote, opt); code == http.StatusAccepted {
-					o.record(v.id, opt)
+					o.record(poll.DefaultID, v.id, opt)
 				} else {
 					t.Errorf("vote answered %d", code)
 					return
@@ -71,7 +111,7 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 	workerEnv := []string{"WORKER_BATCH=50"}
 	worker := e.start("worker", workerEnv...)
 
-	o := &oracle{last: make(map[string]string)}
+	o := newOracle()
 	loaded := make(chan struct{})
 	go func() { load(t, vote, 80, 40, o); close(loaded) }()
 
@@ -93,7 +133,7 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 	worker.kill()
 	kills++
 	for id, opt := range appendBacklog(t, e, 2000, 20000) {
-		o.last[id] = opt
+		o.record(poll.DefaultID, id, opt)
 	}
 	pendingKills := 0
 	for i := 0; i < 6; i++ {
@@ -111,7 +151,7 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 		t.Fatal("no kill landed while a batch was pending: the test proved nothing")
 	}
 
-	want := o.counts()
+	want := o.counts(poll.DefaultID, []string{"a", "b"})
 	start := time.Now()
 	// Drained first: counts can pass through the final figures on the way,
 	// an empty stream with nothing pending cannot.
@@ -122,15 +162,18 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 	})
 	waitFor(t, 10*time.Second, fmt.Sprintf("the tally to reach %v", want), func() bool {
 		tl := apiTally(t, result)
-		return tl.Counts["a"] == want["a"] && tl.Counts["b"] == want["b"]
+		return sameCounts(tl, want)
 	})
 	t.Logf("%d votes over HTTP and 20000 in the backlog from %d voters; %d kills; converged %v after the last",
-		o.acked, len(o.last), kills, time.Since(start).Round(time.Millisecond))
-	e.checkRows(o.last)
+		o.acked, o.voters(), kills, time.Since(start).Round(time.Millisecond))
+	e.checkRows(o.snapshot(poll.DefaultID))
+	e.checkPollRows(poll.DefaultID, o.snapshot(poll.DefaultID))
 }
 
 // appendBacklog writes entries votes from voters synthetic voters straight
-// to the test's stream and returns each voter's last option.
+// to the test's stream, in the default poll, and returns each voter's last
+// option. Half the entries are in version 1's format (no poll field), as a
+// stream left by version 1 holds them; half name the poll.
 func appendBacklog(t *testing.T, e *env, voters, entries int) map[string]string {
 	t.Helper()
 	ids := make([]string, voters)
@@ -142,7 +185,11 @@ func appendBacklog(t *testing.T, e *env, voters, entries int) map[string]string 
 	pipe := e.rdb.Pipeline()
 	for i := 0; i < entries; i++ {
 		id, opt := ids[rand.IntN(voters)], []string{"a", "b"}[rand.IntN(2)]
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.stream(), Values: []string{"voter", id, "vote", opt}})
+		values := []string{ballot.FieldVoter, id, ballot.FieldVote, opt}
+		if i%2 == 0 {
+			values = append(values, ballot.FieldPoll, poll.DefaultID)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.stream(), Values: values})
 		last[id] = opt
 		if pipe.Len() == 1000 {
 			if _, err := pipe.Exec(ctx); err != nil {

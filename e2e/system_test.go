@@ -14,6 +14,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go"
 
+	"livevote/shared/poll"
 	"livevote/shared/tally"
 )
 
@@ -65,8 +66,8 @@ func TestVoteReachesNATSAndWebSocket(t *testing.T) {
 				continue
 			}
 			got = true
-			if tl.Counts["a"] != 1 || tl.Counts["b"] != 0 || tl.Total != 1 || tl.Version < 1 {
-				t.Errorf("NATS tally %+v, want a=1 b=0 total=1", tl)
+			if tl.Poll != poll.DefaultID || tl.Counts["a"] != 1 || tl.Counts["b"] != 0 || tl.Total != 1 || tl.Version < 1 || tl.State != poll.StateOpen {
+				t.Errorf("NATS tally %+v, want the default poll, a=1 b=0 total=1, open", tl)
 			}
 		case <-timeout:
 			t.Fatal("no tally with the vote on NATS within 10s of it")
@@ -79,7 +80,7 @@ func TestVoteReachesNATSAndWebSocket(t *testing.T) {
 	t.Logf("vote to WebSocket: %v (race-enabled binaries)", time.Since(sent))
 	_, raw := ws.messages()
 	last := raw[len(raw)-1]
-	for _, field := range []string{`"version":`, `"counts":{"a":1,"b":0}`, `"total":1`, `"updated_at":"`} {
+	for _, field := range []string{`"poll":"default"`, `"version":`, `"counts":{"a":1,"b":0}`, `"total":1`, `"state":"open"`, `"updated_at":"`} {
 		if !strings.Contains(last, field) {
 			t.Errorf("WebSocket message %s lacks %s", last, field)
 		}
