@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"livevote/shared/health"
 	"livevote/shared/logging"
 	"livevote/shared/opsmetrics"
@@ -46,14 +44,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	if err != nil {
 		return fmt.Errorf("VOTE_ADDR=%s: %w", cfg.Addr, err)
 	}
-	// A dead Redis must cost a voter a quick 503, not a long wait.
-	cfg.Redis.DialTimeout = time.Second
-	cfg.Redis.ReadTimeout = 2 * time.Second
-	cfg.Redis.WriteTimeout = 2 * time.Second
-	cfg.Redis.MaxRetries = 1 // a connection broken by a Redis restart is retried once
-	cfg.Redis.DialerRetries = 1
-	cfg.Redis.DialerRetryTimeout = 10 * time.Millisecond
-	rdb := redis.NewClient(cfg.Redis)
+	rdb := cfg.NewRedis()
 	defer rdb.Close()
 	queue := votequeue.New(rdb, cfg.Stream)
 	defer queue.Close()
@@ -69,8 +60,12 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()
+	resultURL := "the page's host, port " + config.ResultPort
+	if cfg.ResultURL != nil {
+		resultURL = cfg.ResultURL.Redacted()
+	}
 	logger.Info("vote server listening", "addr", ln.Addr().String(), "stream", cfg.Stream,
-		"option_a", cfg.Labels["a"], "option_b", cfg.Labels["b"], "result_url", cfg.ResultURL.String())
+		"default_poll", cfg.DefaultPoll().Question, "result_url", resultURL, "create_token", cfg.CreateToken != "")
 
 	select {
 	case err := <-errc:

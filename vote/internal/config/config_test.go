@@ -5,41 +5,59 @@ import (
 	"testing"
 )
 
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
 func TestLoadDefaults(t *testing.T) {
-	c, err := Load(func(string) string { return "" })
+	c, err := Load(env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != ":8080" || c.Stream != "votes" || c.Labels["a"] != "Cats" || c.Labels["b"] != "Dogs" {
-		t.Errorf("got %+v, want :8080, votes, Cats, Dogs", c)
+	if c.Addr != ":8080" || c.Stream != "votes" || c.CreateToken != "" || c.LogLevel != "info" {
+		t.Errorf("got %+v, want :8080, votes, no create token, info", c)
 	}
-	if got, want := c.TallySocketURL(), "ws://localhost:8081/ws"; got != want {
-		t.Errorf("TallySocketURL() = %q, want %q", got, want)
+	if c.ResultURL != nil {
+		t.Errorf("got RESULT_URL %v, want nil (the page's host, port 8081)", c.ResultURL)
+	}
+	if c.Redis == nil || c.Redis.Addr != "127.0.0.1:6379" || c.RedisCluster != nil {
+		t.Errorf("got Redis %+v cluster %+v, want 127.0.0.1:6379 and no cluster", c.Redis, c.RedisCluster)
+	}
+	p := c.DefaultPoll()
+	if p.Question != "Cats vs Dogs!" || len(p.Options) != 2 || p.Options[0].Label != "Cats" || p.Options[1].Label != "Dogs" {
+		t.Errorf("default poll %+v, want Cats vs Dogs!", p)
 	}
 }
 
-func TestTallySocketURL(t *testing.T) {
-	tests := []struct{ result, want string }{
-		{"https://results.example.org", "wss://results.example.org/ws"},
-		{"http://127.0.0.1:9001/", "ws://127.0.0.1:9001/ws"},
-		{"https://example.org/poll/", "wss://example.org/poll/ws"},
+func TestLoadSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"RESULT_URL": "https://example.org/poll/?x=1", "POLL_CREATE_TOKEN": " s3cret ",
+		"OPTION_A": "Tea", "OPTION_B": "Coffee", "VOTE_STREAM": "v2",
+	}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.result, func(t *testing.T) {
-			c, err := Load(func(k string) string {
-				if k == "RESULT_URL" {
-					return tt.result
-				}
-				return ""
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := c.TallySocketURL(); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
+	if got, want := c.ResultURL.String(), "https://example.org/poll"; got != want {
+		t.Errorf("ResultURL = %q, want %q", got, want)
 	}
+	if c.CreateToken != "s3cret" || c.Stream != "v2" {
+		t.Errorf("got token %q stream %q, want s3cret and v2", c.CreateToken, c.Stream)
+	}
+	if got := c.DefaultPoll().Question; got != "Tea vs Coffee!" {
+		t.Errorf("question %q, want Tea vs Coffee!", got)
+	}
+}
+
+func TestLoadClusterURL(t *testing.T) {
+	c, err := Load(env(map[string]string{"REDIS_URL": "redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisCluster == nil || len(c.RedisCluster.Addrs) != 3 || c.Redis != nil {
+		t.Fatalf("got cluster %+v, single %+v; want a cluster of 3", c.RedisCluster, c.Redis)
+	}
+	rdb := c.NewRedis()
+	defer rdb.Close()
 }
 
 func TestLoadErrorsNameTheVariable(t *testing.T) {
@@ -52,12 +70,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			_, err := Load(func(k string) string {
-				if k == tt.key {
-					return tt.value
-				}
-				return ""
-			})
+			_, err := Load(env(map[string]string{tt.key: tt.value}))
 			if err == nil || !strings.Contains(err.Error(), tt.key) {
 				t.Errorf("got error %v, want one naming %s", err, tt.key)
 			}

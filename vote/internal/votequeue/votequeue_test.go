@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/poll"
 )
 
 func testClient(t testing.TB) *redis.Client {
@@ -35,7 +37,11 @@ func testClient(t testing.TB) *redis.Client {
 
 func testStream(t testing.TB, rdb *redis.Client) string {
 	name := "test_votequeue_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() { rdb.Del(context.Background(), name) })
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := rdb.Keys(ctx, name+":*").Result()
+		rdb.Del(ctx, append(keys, name)...)
+	})
 	return name
 }
 
@@ -56,7 +62,7 @@ func TestConcurrentAppendsKeepEachVotersOrder(t *testing.T) {
 			defer wg.Done()
 			prev := ""
 			for i := 0; i < each; i++ {
-				id, err := q.Append(context.Background(), fmt.Sprintf("voter%017d", v), []string{"a", "b"}[i%2])
+				id, err := q.Append(context.Background(), poll.DefaultID, fmt.Sprintf("voter%017d", v), []string{"a", "b"}[i%2])
 				if err != nil {
 					errs <- err
 					return
@@ -99,7 +105,7 @@ func TestAppendFailsFastWhenRedisIsDown(t *testing.T) {
 	defer q.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if _, err := q.Append(ctx, "voter", "a"); err == nil {
+	if _, err := q.Append(ctx, poll.DefaultID, "voter", "a"); err == nil {
 		t.Fatal("Append succeeded with no Redis")
 	}
 	if ctx.Err() != nil {
@@ -111,8 +117,8 @@ func TestAppendAfterClose(t *testing.T) {
 	rdb := testClient(t)
 	q := New(rdb, testStream(t, rdb))
 	q.Close()
-	if _, err := q.Append(context.Background(), "voter", "a"); !errors.Is(err, ErrClosed) {
-		t.Errorf("got %v, want ErrClosed", err)
+	if _, err := q.Append(context.Background(), poll.DefaultID, "voter", "a"); !errors.Is(err, ErrStopped) {
+		t.Errorf("got %v, want ErrStopped", err)
 	}
 }
 
@@ -126,7 +132,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := q.Append(context.Background(), "voter0000000000000000", "a"); err != nil {
+			if _, err := q.Append(context.Background(), poll.DefaultID, "voter0000000000000000", "a"); err != nil {
 				b.Error(err)
 				return
 			}

@@ -5,12 +5,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"livevote/shared/fiberops"
+	"livevote/shared/poll"
 )
 
 func routes(app *fiber.App, d *deps, reg *prometheus.Registry) {
+	small := limitBody(maxBody)
+
+	// Version 1's routes: the default poll.
 	app.Get("/", handlePage(d))
-	app.Post("/", handleFormVote(d))
-	app.Post("/api/vote", handleAPIVote(d))
+	app.Post("/", small, handleFormVote(d))
+	app.Post("/api/vote", small, handleAPIVote(d))
+
+	// Pages of every poll (the default one at /p/default too).
+	app.Get("/new", handleNewPage(d))
+	app.Post("/new", handleNewPoll(d))
+	app.Get("/p/:id", handlePage(d))
+	app.Post("/p/:id", small, handleFormVote(d))
+	app.Get("/p/:id/manage", handleManagePage(d))
+	app.Post("/p/:id/manage", small, handleManage(d))
+	app.Get("/p/:id/qr.svg", handleQR(d))
+
+	// The poll API.
+	app.Post("/api/polls", handleCreatePoll(d))
+	app.Get("/api/polls/:id", handleGetPoll(d))
+	app.Post("/api/polls/:id/votes", small, handleAPIVote(d))
+	app.Post("/api/polls/:id/close", small, handleSetState(d, poll.StateClosed))
+	app.Post("/api/polls/:id/reopen", small, handleSetState(d, poll.StateOpen))
+
 	app.Get("/static/:name", fiberops.Static(staticFS, "static"))
 	app.Get("/healthz", fiberops.Healthz())
 	app.Get("/readyz", fiberops.Readyz(d.monitor))

@@ -1,13 +1,15 @@
-// Package web is the vote server's HTTP side: the vote page, the vote API,
-// health and metrics.
+// Package web is the vote server's HTTP side: the poll pages (vote, create,
+// manage), the vote and poll API, health and metrics.
 package web
 
 import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -16,20 +18,37 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"livevote/shared/ballot"
+	"livevote/shared/fiberops"
 	"livevote/shared/health"
+	"livevote/shared/poll"
 	"livevote/vote/internal/config"
+	"livevote/vote/internal/pollcache"
+	"livevote/vote/internal/votequeue"
 )
 
-// Queue holds accepted votes until a worker records them.
-type Queue interface {
-	Append(ctx context.Context, voterID, option string) (string, error)
+// Store is the Redis side the handlers need: the vote stream and the poll
+// copies beside it (votequeue.Queue). Its refusals are votequeue's
+// ErrNoPoll, ErrPollClosed and ErrTaken; any other error means Redis did
+// not answer.
+type Store interface {
+	Append(ctx context.Context, pollID, voterID, option string) (string, error)
+	Create(ctx context.Context, rec poll.Record) error
+	SetState(ctx context.Context, pollID, state string) (bool, error)
+	Load(ctx context.Context, pollID string) (votequeue.Copy, error)
 }
 
-// maxBody is the largest request body accepted; anything larger is a 413.
-const maxBody = 4 << 10
+// Body limits: 4 KiB for a vote or a close, 16 KiB to create a poll.
+const (
+	maxBody       = 4 << 10
+	maxCreateBody = 16 << 10
+)
 
-// appendTimeout bounds how long a vote waits for Redis before a 503.
-const appendTimeout = 3 * time.Second
+// redisTimeout bounds how long a request waits for Redis before a 503.
+const redisTimeout = 3 * time.Second
+
+// cachedPolls bounds the poll definitions kept in memory (each a few
+// hundred bytes).
+const cachedPolls = 20000
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -39,20 +58,42 @@ var staticFS embed.FS
 
 // deps is what the handlers share.
 type deps struct {
-	logger    *slog.Logger
-	cfg       config.Config
-	queue     Queue
-	monitor   *health.Monitor
-	page      *template.Template
-	hostname  string
-	socketURL string
-	metrics   *metrics
+	logger      *slog.Logger
+	cfg         config.Config
+	store       Store
+	monitor     *health.Monitor
+	pages       map[string]*template.Template
+	polls       *pollcache.Cache
+	defaultPoll poll.Poll
+	hostname    string
+	metrics     *metrics
 }
 
-// NewServer returns the vote server's Fiber app. Templates are parsed here,
-// so a broken one stops the start rather than a request.
-func NewServer(logger *slog.Logger, cfg config.Config, queue Queue, monitor *health.Monitor, reg *prometheus.Registry) (*fiber.App, error) {
-	page, err := template.ParseFS(templateFS, "templates/index.html")
+// pageNames are the templates under templates/, each rendered inside
+// layout.html.
+var pageNames = []string{"vote", "new", "manage", "message"}
+
+// parsePages parses every page with the layout, so a broken template stops
+// the start rather than a request.
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"t":   catalog.T,
+		"inc": func(i int) int { return i + 1 },
+	}
+	pages := make(map[string]*template.Template, len(pageNames))
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parsing page %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// NewServer returns the vote server's Fiber app.
+func NewServer(logger *slog.Logger, cfg config.Config, store Store, monitor *health.Monitor, reg *prometheus.Registry) (*fiber.App, error) {
+	pages, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
@@ -61,53 +102,69 @@ func NewServer(logger *slog.Logger, cfg config.Config, queue Queue, monitor *hea
 		host = "unknown"
 	}
 	d := &deps{
-		logger:    logger,
-		cfg:       cfg,
-		queue:     queue,
-		monitor:   monitor,
-		page:      page,
-		hostname:  host,
-		socketURL: cfg.TallySocketURL(),
-		metrics:   newMetrics(reg),
+		logger:      logger,
+		cfg:         cfg,
+		store:       store,
+		monitor:     monitor,
+		pages:       pages,
+		polls:       pollcache.New(cachedPolls),
+		defaultPoll: cfg.DefaultPoll(),
+		hostname:    host,
+		metrics:     newMetrics(reg),
 	}
 	app := fiber.New(fiber.Config{
-		AppName:               "vote",
-		BodyLimit:             maxBody,
+		AppName: "vote",
+		// The largest body of any route; the others check their own
+		// smaller limit (limitBody).
+		BodyLimit:             maxCreateBody,
 		DisableStartupMessage: true,
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
-		ErrorHandler:          errorHandler(logger),
+		ErrorHandler:          d.errorHandler,
 	})
 	routes(app, d, reg)
 	return app, nil
 }
 
 // errorHandler answers errors that no handler wrote: unknown routes, wrong
-// methods, bodies over the limit. The API gets JSON, pages plain text.
-func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
-	return func(c *fiber.Ctx, err error) error {
-		code := fiber.StatusInternalServerError
-		msg := "internal error"
-		var fe *fiber.Error
-		if errors.As(err, &fe) {
-			code, msg = fe.Code, fe.Message
-		}
-		if code == fiber.StatusRequestEntityTooLarge {
-			msg = "request body over 4 KiB"
-		}
-		if code >= 500 {
-			logger.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
-		}
-		if strings.HasPrefix(c.Path(), "/api/") {
+// methods, bodies over the limit. The API gets JSON, pages a page.
+func (d *deps) errorHandler(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	msg := "internal error"
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, msg = fe.Code, fe.Message
+	}
+	if code == fiber.StatusRequestEntityTooLarge {
+		msg = "request body over 16 KiB"
+	}
+	if code >= 500 {
+		d.logger.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
+	}
+	if isAPI(c) || c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		if isAPI(c) {
 			return c.Status(code).JSON(errorBody{Error: msg})
 		}
 		return c.Status(code).SendString(msg)
 	}
+	lang := fiberops.Lang(c)
+	text := msg
+	if code == fiber.StatusNotFound {
+		text = catalog.T(lang, "page.missing")
+	}
+	return d.message(c, code, lang, catalog.T(lang, "bad.title"), text)
 }
+
+func isAPI(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/api/") }
 
 type errorBody struct {
 	Error string `json:"error"`
+}
+
+// apiError answers an API request with {"error": msg}.
+func apiError(c *fiber.Ctx, code int, msg string) error {
+	return c.Status(code).JSON(errorBody{Error: msg})
 }
 
 // voterID returns the voter's id from the voter_id cookie, or a fresh one
@@ -117,20 +174,27 @@ func voterID(c *fiber.Ctx) string {
 		return id
 	}
 	id := ballot.NewVoterID()
-	setCookie(c, voterCookie, id)
+	setCookie(c, voterCookie, id, "/")
 	return id
 }
 
-const (
-	voterCookie  = "voter_id"
-	choiceCookie = "vote"
-)
+const voterCookie = "voter_id"
 
-func setCookie(c *fiber.Ctx, name, value string) {
+// choiceCookie is the cookie that remembers the voter's choice in pollID,
+// and its path: version 1's "vote" for the default poll, one per poll
+// (under its pages) for the others.
+func choiceCookie(pollID string) (name, path string) {
+	if pollID == poll.DefaultID {
+		return "vote", "/"
+	}
+	return "vote_" + pollID, "/p/" + pollID
+}
+
+func setCookie(c *fiber.Ctx, name, value, path string) {
 	c.Cookie(&fiber.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     "/",
+		Path:     path,
 		MaxAge:   365 * 24 * 60 * 60,
 		HTTPOnly: true,
 		SameSite: fiber.CookieSameSiteLaxMode,
@@ -138,25 +202,75 @@ func setCookie(c *fiber.Ctx, name, value string) {
 	})
 }
 
-// record appends a vote; only once Redis holds it may the caller answer 2xx.
-func (d *deps) record(c *fiber.Ctx, voter, option string) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), appendTimeout)
-	defer cancel()
-	start := time.Now()
-	_, err := d.queue.Append(ctx, voter, option)
-	d.metrics.appendSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		d.metrics.rejected.WithLabelValues("unavailable").Inc()
-		d.logger.Warn("vote not recorded", "error", err)
-		return err
-	}
-	d.metrics.accepted.WithLabelValues(option).Inc()
-	// Remembered in the browser so a returning voter sees their choice.
-	if c.Cookies(choiceCookie) != option {
-		setCookie(c, choiceCookie, option)
-	}
-	return nil
+// redisContext bounds a request's wait for Redis.
+func redisContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), redisTimeout)
 }
 
-// unavailableMsg is what a voter is told when Redis does not take the vote.
-const unavailableMsg = "vote not recorded: the vote queue (Redis) is unavailable; please try again"
+// definition returns pollID's definition: the default poll from the
+// settings, others from the cache or else Redis (then cached: a definition
+// never changes). votequeue.ErrNoPoll for an unknown or malformed id.
+func (d *deps) definition(ctx context.Context, pollID string) (poll.Record, error) {
+	if pollID == poll.DefaultID {
+		return poll.Record{Poll: d.defaultPoll}, nil
+	}
+	if !poll.ValidID(pollID) {
+		return poll.Record{}, votequeue.ErrNoPoll
+	}
+	if rec, ok := d.polls.Get(pollID); ok {
+		return rec, nil
+	}
+	cp, err := d.store.Load(ctx, pollID)
+	if err != nil {
+		return poll.Record{}, err
+	}
+	d.polls.Put(cp.Record)
+	return cp.Record, nil
+}
+
+// current returns pollID's definition with its state now, and the last
+// tally Redis holds for it (nil when none). When Redis does not answer, a
+// poll whose definition is cached comes back with an empty state.
+func (d *deps) current(ctx context.Context, pollID string) (poll.Record, []byte, error) {
+	if pollID == poll.DefaultID {
+		rec := poll.Record{Poll: d.defaultPoll}
+		// The default poll is always open; its stored tally is a bonus
+		// for pages without JavaScript, so a failure is no error.
+		cp, _ := d.store.Load(ctx, pollID)
+		return rec, cp.Tally, nil
+	}
+	if !poll.ValidID(pollID) {
+		return poll.Record{}, nil, votequeue.ErrNoPoll
+	}
+	cp, err := d.store.Load(ctx, pollID)
+	switch {
+	case err == nil:
+		d.polls.Put(cp.Record)
+		return cp.Record, cp.Tally, nil
+	case errors.Is(err, votequeue.ErrNoPoll):
+		return poll.Record{}, nil, err
+	}
+	if rec, ok := d.polls.Get(pollID); ok {
+		rec.State = ""
+		return rec, nil, nil
+	}
+	return poll.Record{}, nil, err
+}
+
+// resultBase is where the browser that made c reaches the result server.
+func (d *deps) resultBase(c *fiber.Ctx) *url.URL {
+	return fiberops.PeerURL(c, d.cfg.ResultURL, config.ResultPort)
+}
+
+// voteURL is the vote page of pollID at this server, as c reached it.
+func voteURL(c *fiber.Ctx, pollID string) string {
+	return c.BaseURL() + "/p/" + pollID
+}
+
+// manageURL is the manage page of pollID with its token.
+func manageURL(base, pollID, token string) string {
+	return base + "/p/" + pollID + "/manage?" + url.Values{"token": {token}}.Encode()
+}
+
+// unavailableMsg is what an API client is told when Redis does not answer.
+const unavailableMsg = "not recorded: the vote queue (Redis) is unavailable; please try again"

@@ -17,36 +17,105 @@ import (
 
 	"livevote/shared/ballot"
 	"livevote/shared/health"
+	"livevote/shared/poll"
 	"livevote/vote/internal/config"
+	"livevote/vote/internal/votequeue"
 )
 
-type appended struct{ voter, option string }
+type appended struct{ poll, voter, option string }
 
-// fakeQueue stands in for Redis in handler tests; the integration tests in
-// e2e use the real one.
-type fakeQueue struct {
-	mu   sync.Mutex
-	got  []appended
-	fail error
+// fakeStore stands in for Redis in handler tests (votequeue's tests and
+// e2e use the real one): the polls' copies and the votes appended.
+type fakeStore struct {
+	mu    sync.Mutex
+	got   []appended
+	polls map[string]*votequeue.Copy
+	fail  error
 }
 
-func (q *fakeQueue) Append(_ context.Context, voter, option string) (string, error) {
+func (q *fakeStore) Append(_ context.Context, pollID, voter, option string) (string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fail != nil {
 		return "", q.fail
 	}
-	q.got = append(q.got, appended{voter, option})
+	if pollID != poll.DefaultID {
+		cp, ok := q.polls[pollID]
+		switch {
+		case !ok:
+			return "", votequeue.ErrNoPoll
+		case cp.State != poll.StateOpen:
+			return "", votequeue.ErrPollClosed
+		}
+	}
+	q.got = append(q.got, appended{pollID, voter, option})
 	return "1-0", nil
 }
 
-func (q *fakeQueue) Ping(context.Context) error { return q.fail }
+func (q *fakeStore) Create(_ context.Context, rec poll.Record) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fail != nil {
+		return q.fail
+	}
+	if q.polls == nil {
+		q.polls = map[string]*votequeue.Copy{}
+	}
+	if _, ok := q.polls[rec.ID]; ok {
+		return votequeue.ErrTaken
+	}
+	q.polls[rec.ID] = &votequeue.Copy{Record: rec, State: poll.StateOpen}
+	return nil
+}
 
-func newTestApp(t *testing.T, q *fakeQueue) *fiberApp {
+func (q *fakeStore) SetState(_ context.Context, pollID, state string) (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fail != nil {
+		return false, q.fail
+	}
+	cp, ok := q.polls[pollID]
+	if !ok {
+		return false, votequeue.ErrNoPoll
+	}
+	changed := cp.State != state
+	cp.State = state
+	return changed, nil
+}
+
+func (q *fakeStore) Load(_ context.Context, pollID string) (votequeue.Copy, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fail != nil {
+		return votequeue.Copy{}, q.fail
+	}
+	cp, ok := q.polls[pollID]
+	if !ok {
+		if pollID == poll.DefaultID {
+			return votequeue.Copy{State: poll.StateOpen}, nil
+		}
+		return votequeue.Copy{}, votequeue.ErrNoPoll
+	}
+	c := *cp
+	c.Record.State = c.State
+	return c, nil
+}
+
+func (q *fakeStore) Ping(context.Context) error { return q.fail }
+
+func (q *fakeStore) votes() []appended {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]appended(nil), q.got...)
+}
+
+func newTestApp(t *testing.T, q *fakeStore, env ...string) *fiberApp {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"OPTION_A": "Tea", "OPTION_B": "Coffee"}[k]
-	})
+	vars := map[string]string{"OPTION_A": "Tea", "OPTION_B": "Coffee"}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +163,7 @@ func cookie(resp *http.Response, name string) *http.Cookie {
 }
 
 func TestPageSetsVoterCookieAndShowsOptions(t *testing.T) {
-	a := newTestApp(t, &fakeQueue{})
+	a := newTestApp(t, &fakeStore{})
 	resp, body := a.do("GET", "/", "", "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("got %d, want 200", resp.StatusCode)
@@ -106,7 +175,7 @@ func TestPageSetsVoterCookieAndShowsOptions(t *testing.T) {
 	for _, want := range []string{
 		`name="vote" value="a"`, `name="vote" value="b"`, ">Tea<", ">Coffee<",
 		`method="post" action="/"`, "change your vote", "Processed by host",
-		`data-socket="ws://localhost:8081/ws"`,
+		`data-socket="ws://example.com:8081/ws?poll=default"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
@@ -118,7 +187,7 @@ func TestPageSetsVoterCookieAndShowsOptions(t *testing.T) {
 }
 
 func TestPageMarksReturningVotersChoice(t *testing.T) {
-	a := newTestApp(t, &fakeQueue{})
+	a := newTestApp(t, &fakeStore{})
 	id := ballot.NewVoterID()
 	resp, body := a.do("GET", "/", "", "", &http.Cookie{Name: "voter_id", Value: id}, &http.Cookie{Name: "vote", Value: "b"})
 	if c := cookie(resp, "voter_id"); c != nil {
@@ -133,7 +202,7 @@ func TestPageMarksReturningVotersChoice(t *testing.T) {
 }
 
 func TestAPIVote(t *testing.T) {
-	q := &fakeQueue{}
+	q := &fakeStore{}
 	a := newTestApp(t, q)
 	resp, body := a.do("POST", "/api/vote", "application/json; charset=utf-8", `{"vote":"a"}`)
 	if resp.StatusCode != http.StatusAccepted {
@@ -147,7 +216,7 @@ func TestAPIVote(t *testing.T) {
 	if c == nil || c.Value != got.VoterID || got.Vote != "a" {
 		t.Errorf("answer %+v with cookie %+v, want the new voter's id and vote a", got, c)
 	}
-	if len(q.got) != 1 || q.got[0] != (appended{got.VoterID, "a"}) {
+	if len(q.got) != 1 || q.got[0] != (appended{"default", got.VoterID, "a"}) {
 		t.Errorf("queued %+v, want one vote a by %s", q.got, got.VoterID)
 	}
 
@@ -162,7 +231,7 @@ func TestAPIVote(t *testing.T) {
 }
 
 func TestMalformedCookieGetsFreshVoter(t *testing.T) {
-	q := &fakeQueue{}
+	q := &fakeStore{}
 	a := newTestApp(t, q)
 	for _, bad := range []string{"x", "not-a-voter-id-at-all!!", strings.Repeat("A", 21)} {
 		resp, _ := a.do("POST", "/api/vote", "application/json", `{"vote":"a"}`, &http.Cookie{Name: "voter_id", Value: bad})
@@ -194,7 +263,7 @@ func TestBadInputRecordsNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := &fakeQueue{}
+			q := &fakeStore{}
 			a := newTestApp(t, q)
 			resp, body := a.do(tt.method, tt.path, tt.contentType, tt.body)
 			if resp.StatusCode != tt.want {
@@ -214,7 +283,7 @@ func TestBadInputRecordsNothing(t *testing.T) {
 }
 
 func TestRedisDownAnswers503(t *testing.T) {
-	q := &fakeQueue{fail: errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")}
+	q := &fakeStore{fail: errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")}
 	a := newTestApp(t, q)
 	resp, body := a.do("POST", "/api/vote", "application/json", `{"vote":"a"}`)
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Redis") {
@@ -234,7 +303,7 @@ func TestRedisDownAnswers503(t *testing.T) {
 }
 
 func TestFormVoteAnswersPageWithChoice(t *testing.T) {
-	q := &fakeQueue{}
+	q := &fakeStore{}
 	a := newTestApp(t, q)
 	resp, body := a.do("POST", "/", "application/x-www-form-urlencoded", "vote=a")
 	if resp.StatusCode != 200 {
@@ -252,7 +321,7 @@ func TestFormVoteAnswersPageWithChoice(t *testing.T) {
 }
 
 func TestHealthMetricsStatic(t *testing.T) {
-	a := newTestApp(t, &fakeQueue{})
+	a := newTestApp(t, &fakeStore{})
 	for _, tt := range []struct {
 		path, want string
 		code       int
@@ -293,6 +362,8 @@ func BenchmarkAPIVote(b *testing.B) {
 	}
 }
 
-type discardQueue struct{}
+type discardQueue struct{ fakeStore }
 
-func (discardQueue) Append(context.Context, string, string) (string, error) { return "1-0", nil }
+func (*discardQueue) Append(context.Context, string, string, string) (string, error) {
+	return "1-0", nil
+}

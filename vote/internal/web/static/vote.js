@@ -1,50 +1,85 @@
-// Votes without reloading the page and shows the live tally. Without
-// JavaScript the form posts to / and the server answers with the page.
+// Votes without reloading the page and follows the live tally. Without
+// JavaScript the form posts to the page and the server answers with it.
+// The words come from the page (data-* attributes), in its language; the
+// options come from the page's buttons, so any number of them works.
 (function () {
   "use strict";
   var form = document.getElementById("ballot");
   var choice = document.getElementById("choice");
   var error = document.getElementById("error");
+  var closed = document.getElementById("closed");
   var tally = document.getElementById("tally");
 
-  function mark(option, label) {
-    var buttons = form.querySelectorAll("button[name=vote]");
-    for (var i = 0; i < buttons.length; i++) {
-      var on = buttons[i].value === option;
-      buttons[i].classList.toggle("chosen", on);
-      buttons[i].setAttribute("aria-pressed", on ? "true" : "false");
+  function buttons() {
+    return form ? form.querySelectorAll("button[name=vote]") : [];
+  }
+
+  function labelOf(button) {
+    var l = button.querySelector(".option-label");
+    return l ? l.textContent : button.textContent;
+  }
+
+  function mark(option) {
+    var list = buttons(), label = "";
+    for (var i = 0; i < list.length; i++) {
+      var on = list[i].value === option;
+      list[i].classList.toggle("chosen", on);
+      list[i].setAttribute("aria-pressed", on ? "true" : "false");
+      var m = list[i].querySelector(".mark");
+      if (m) { m.hidden = !on; }
+      if (on) { label = labelOf(list[i]); }
     }
-    choice.innerHTML = "";
-    choice.appendChild(document.createTextNode("You voted for "));
+    choice.textContent = "";
+    choice.appendChild(document.createTextNode(form.getAttribute("data-chose") + " "));
     var strong = document.createElement("strong");
     strong.textContent = label;
     choice.appendChild(strong);
     choice.appendChild(document.createTextNode("."));
   }
 
-  form.addEventListener("submit", function (ev) {
-    var button = ev.submitter;
-    if (!button || !window.fetch) { return; } // let the form post
-    ev.preventDefault();
-    error.textContent = "";
-    fetch("/api/vote", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      credentials: "same-origin",
-      body: JSON.stringify({ vote: button.value })
-    }).then(function (res) {
-      return res.json().then(function (body) {
-        if (res.status !== 202) { throw new Error(body.error || ("status " + res.status)); }
-        mark(body.vote, button.textContent);
-      });
-    }).catch(function (e) {
-      error.textContent = "Your vote was not recorded: " + e.message;
-    });
-  });
+  // showClosed turns the ballot off (or on again after a reopen).
+  function showClosed(isClosed) {
+    if (!form) { return; }
+    closed.hidden = !isClosed;
+    var list = buttons();
+    for (var i = 0; i < list.length; i++) { list[i].disabled = isClosed; }
+  }
 
-  LiveTally.connect(document.body.getAttribute("data-socket"), function (t) {
-    LiveTally.render(tally, t);
-  }, function (state) {
-    tally.setAttribute("data-state", state);
-  });
+  if (form) {
+    form.addEventListener("submit", function (ev) {
+      var button = ev.submitter;
+      if (!button || !window.fetch) { return; } // let the form post
+      ev.preventDefault();
+      error.textContent = "";
+      // The default poll's route is version 1's /api/vote.
+      var api = form.getAttribute("data-api") || "/api/vote";
+      fetch(api, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        credentials: "same-origin",
+        body: JSON.stringify({ vote: button.value })
+      }).then(function (res) {
+        if (res.status === 409) {
+          showClosed(true);
+          error.textContent = form.getAttribute("data-closed");
+          return;
+        }
+        return res.json().then(function (body) {
+          if (res.status !== 202) { throw new Error(body.error || ("status " + res.status)); }
+          mark(body.vote);
+        });
+      }).catch(function (e) {
+        error.textContent = form.getAttribute("data-error") + " " + e.message;
+      });
+    });
+  }
+
+  if (tally && window.LiveTally) {
+    LiveTally.connect(tally.getAttribute("data-socket"), function (t) {
+      LiveTally.render(tally, t);
+      showClosed(t.state === "closed");
+    }, function (state) {
+      tally.setAttribute("data-link", state);
+    });
+  }
 })();

@@ -1,0 +1,161 @@
+package votequeue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/ballot"
+	"livevote/shared/poll"
+)
+
+// The answers of the vote script other than a stream id.
+const (
+	voteNoPoll = 0
+	voteClosed = 1
+)
+
+// The answers of the state script.
+const (
+	stateNoPoll    = 0
+	stateUnchanged = 1
+	stateChanged   = 2
+)
+
+// Every script takes KEYS[1] = the poll's copy, KEYS[2] = the stream. The
+// field names are filled in from shared/ballot, the one place that names
+// them, when the scripts are built.
+const (
+	// ARGV: poll id, Record JSON. Answers 1 when created, 0 when the id is taken.
+	createSrc = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], '{def}', ARGV[2], '{state}', '{open}')
+redis.call('XADD', KEYS[2], '*', '{op}', '{create}', '{poll}', ARGV[1], '{def}', ARGV[2])
+return 1`
+	// ARGV: poll id, voter, option. Answers the stream id, or 0 (no poll) or 1 (closed).
+	voteSrc = `
+local s = redis.call('HGET', KEYS[1], '{state}')
+if not s then return 0 end
+if s ~= '{open}' then return 1 end
+return redis.call('XADD', KEYS[2], '*', '{poll}', ARGV[1], '{voter}', ARGV[2], '{vote}', ARGV[3])`
+	// ARGV: poll id, new state, op. Answers 0 (no poll), 1 (already so) or 2.
+	stateSrc = `
+local s = redis.call('HGET', KEYS[1], '{state}')
+if not s then return 0 end
+if s == ARGV[2] then return 1 end
+redis.call('HSET', KEYS[1], '{state}', ARGV[2])
+redis.call('XADD', KEYS[2], '*', '{op}', ARGV[3], '{poll}', ARGV[1])
+return 2`
+)
+
+type scripts struct {
+	create, vote, state *redis.Script
+}
+
+// newScripts builds the scripts; salt, a Lua comment, gives a test
+// scripts that Redis has never seen.
+func newScripts(salt string) scripts {
+	r := strings.NewReplacer(
+		"{def}", ballot.PollDef, "{state}", ballot.PollState, "{open}", poll.StateOpen,
+		"{op}", ballot.FieldOp, "{create}", ballot.OpCreate, "{poll}", ballot.FieldPoll,
+		"{voter}", ballot.FieldVoter, "{vote}", ballot.FieldVote,
+	)
+	return scripts{
+		create: redis.NewScript(r.Replace(createSrc) + salt),
+		vote:   redis.NewScript(r.Replace(voteSrc) + salt),
+		state:  redis.NewScript(r.Replace(stateSrc) + salt),
+	}
+}
+
+// Create writes rec's copy (open) and appends its create entry, in one
+// step; ErrTaken when a poll with its id exists.
+func (q *Queue) Create(ctx context.Context, rec poll.Record) error {
+	def, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("creating poll: %w", err)
+	}
+	n, err := q.scripts.create.Run(ctx, q.rdb, q.keys(rec.ID), rec.ID, string(def)).Int()
+	if err != nil {
+		return fmt.Errorf("creating poll: %w", err)
+	}
+	if n == 0 {
+		return ErrTaken
+	}
+	return nil
+}
+
+// SetState sets pollID's state (poll.StateOpen or poll.StateClosed) and
+// appends the matching command, in one step. It reports whether the state
+// changed: closing a closed poll appends nothing. ErrNoPoll when Redis
+// holds no copy of the poll.
+func (q *Queue) SetState(ctx context.Context, pollID, state string) (bool, error) {
+	op := ballot.OpReopen
+	if state == poll.StateClosed {
+		op = ballot.OpClose
+	}
+	n, err := q.scripts.state.Run(ctx, q.rdb, q.keys(pollID), pollID, state, op).Int()
+	if err != nil {
+		return false, fmt.Errorf("setting poll state: %w", err)
+	}
+	switch n {
+	case stateNoPoll:
+		return false, ErrNoPoll
+	case stateUnchanged:
+		return false, nil
+	}
+	return true, nil
+}
+
+// Copy is what Redis holds of a poll: its definition, its state and the
+// last tally the worker committed (JSON, nil before the first).
+type Copy struct {
+	Record poll.Record
+	State  string
+	Tally  []byte
+}
+
+// Load reads pollID's copy; ErrNoPoll when there is none. The default poll
+// has no definition in Redis: its Record is left empty and its state open,
+// with the tally the worker may have kept for it.
+func (q *Queue) Load(ctx context.Context, pollID string) (Copy, error) {
+	vals, err := q.rdb.HMGet(ctx, ballot.PollKey(q.stream, pollID), ballot.PollDef, ballot.PollState, ballot.PollTally).Result()
+	if err != nil {
+		return Copy{}, fmt.Errorf("reading poll: %w", err)
+	}
+	var c Copy
+	if t, ok := vals[2].(string); ok && t != "" {
+		c.Tally = []byte(t)
+	}
+	if pollID == poll.DefaultID {
+		c.State = poll.StateOpen
+		return c, nil
+	}
+	def, ok := vals[0].(string)
+	if !ok {
+		return Copy{}, ErrNoPoll
+	}
+	if err := json.Unmarshal([]byte(def), &c.Record); err != nil {
+		return Copy{}, fmt.Errorf("reading poll %s: %w", pollID, err)
+	}
+	if c.State, _ = vals[1].(string); c.State == "" {
+		// Only a copy half written by hand lacks its state; without it the
+		// vote script refuses votes, so the poll is shown as they see it.
+		c.State = poll.StateClosed
+	}
+	c.Record.State = c.State
+	return c, nil
+}
+
+func (q *Queue) keys(pollID string) []string {
+	return []string{ballot.PollKey(q.stream, pollID), q.stream}
+}
+
+// IsUnavailable reports whether err means Redis did not answer (as opposed
+// to a refusal such as ErrNoPoll).
+func IsUnavailable(err error) bool {
+	return err != nil && !errors.Is(err, ErrNoPoll) && !errors.Is(err, ErrPollClosed) && !errors.Is(err, ErrTaken)
+}
