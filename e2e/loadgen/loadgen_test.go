@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"livevote/shared/poll"
 )
 
 func TestTallyFields(t *testing.T) {
@@ -55,11 +59,72 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-rates", "fast"}, false},
 		{[]string{"-phases", "ingest,warp"}, false},
 		{[]string{"-vote", "http://127.0.0.1:8080"}, false},
+		{[]string{"-phases", "polls", "-polls", "10"}, true},
+		{[]string{"-polls", "0"}, false},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args)
 		if (err == nil) != tt.ok {
 			t.Errorf("parseFlags(%q) error = %v, want ok=%v", tt.args, err, tt.ok)
 		}
+	}
+}
+
+func TestPollDefinitionsAreValidAndCoverEverySize(t *testing.T) {
+	sizes := map[int]bool{}
+	for i := 0; i < 22; i++ {
+		d := pollDefinition(i)
+		if _, err := poll.New("p", d.Question, d.Options, time.Now()); err != nil {
+			t.Errorf("pollDefinition(%d) is refused: %v", i, err)
+		}
+		sizes[len(d.Options)] = true
+	}
+	for n := poll.MinOptions; n <= poll.MaxOptions; n++ {
+		if !sizes[n] {
+			t.Errorf("no poll with %d options among the first 22", n)
+		}
+	}
+}
+
+func TestOtherOption(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		if got := otherOption([]string{"a", "b", "c"}, "b"); got == "b" {
+			t.Fatalf("otherOption returned the current option %q", got)
+		}
+	}
+}
+
+func TestWaitExact(t *testing.T) {
+	want := []map[string]int64{{"a": 1, "b": 0}, {"a": 0, "b": 2, "c": 0}}
+	reads := 0
+	c := exactChecker{by: "test", read: func(context.Context, []bool) ([]map[string]int64, error) {
+		reads++
+		if reads == 1 {
+			return []map[string]int64{{"a": 1, "b": 0}, {"a": 0, "b": 1, "c": 0}}, nil
+		}
+		return []map[string]int64{{"a": 1, "b": 0}, {"a": 0, "b": 2, "c": 0}}, nil
+	}}
+	if err := waitExact(context.Background(), c, want, time.Second); err != nil {
+		t.Fatalf("got %v, want the counts to be seen exact", err)
+	}
+	// A poll missing an option is not exact, however the rest compares.
+	never := exactChecker{by: "test", read: func(context.Context, []bool) ([]map[string]int64, error) {
+		return []map[string]int64{{"a": 1}, {"a": 0, "b": 2, "c": 0}}, nil
+	}}
+	if err := waitExact(context.Background(), never, want, 100*time.Millisecond); err == nil {
+		t.Fatal("got nil, want an error naming the poll that is not exact")
+	}
+	// A poll that leaves its final figures before the confirming pass is
+	// waited for again.
+	reads = 0
+	flaky := exactChecker{by: "test", read: func(context.Context, []bool) ([]map[string]int64, error) {
+		reads++
+		if reads == 2 {
+			return nil, errors.New("down")
+		}
+		return want, nil
+	}}
+	if err := waitExact(context.Background(), flaky, want, time.Second); err != nil || reads < 3 {
+		t.Fatalf("got %v after %d reads, want exact after a failed confirming read", err, reads)
 	}
 }

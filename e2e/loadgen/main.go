@@ -10,6 +10,9 @@
 //     new voters and returning voters changing their minds;
 //   - end to end: votes per second from the first request until the result
 //     server's tally equals the generator's own count;
+//   - many polls: polls created through the API (1,000 by default), the
+//     ingest load spread over them, end to end until every poll's tally is
+//     exact, beside the single-poll figure of the same run;
 //   - fan-out: from a vote to the moment the last of N WebSocket clients has
 //     the new tally, and the result server's memory meanwhile;
 //   - CPU seconds and peak memory of each process of ours;
@@ -48,6 +51,7 @@ type options struct {
 	rateDuration                   time.Duration
 	clients                        int
 	rounds                         int
+	polls                          int
 	phases                         map[string]bool
 	floorServer                    int
 }
@@ -68,7 +72,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.rateDuration, "rate-duration", 5*time.Second, "how long each steady rate runs")
 	fs.IntVar(&o.clients, "clients", 10000, "WebSocket clients of the fan-out phase")
 	fs.IntVar(&o.rounds, "rounds", 20, "votes timed in the fan-out phase")
-	phases := fs.String("phases", "latency,ingest,fanout,floor", "which phases to run (always in this order)")
+	fs.IntVar(&o.polls, "polls", 1000, "open polls of the many-polls phase")
+	phases := fs.String("phases", "latency,ingest,polls,fanout,floor", "which phases to run (always in this order)")
 	fs.IntVar(&o.floorServer, "floor-server", 0, "internal: run the writing side of the floor phase")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -83,11 +88,14 @@ func parseFlags(args []string) (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "ingest", "latency", "fanout", "floor":
+		case "ingest", "latency", "polls", "fanout", "floor":
 			o.phases[p] = true
 		default:
 			return o, fmt.Errorf("-phases: unknown phase %q", p)
 		}
+	}
+	if o.polls < 1 {
+		return o, fmt.Errorf("-polls: want at least 1, got %d", o.polls)
 	}
 	if (o.voteURL == "") != (o.resultURL == "") {
 		return o, fmt.Errorf("-vote and -result go together")
@@ -129,12 +137,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			report.latency(res)
 		}
 	}
+	var single float64
 	if o.phases["ingest"] {
 		res, err := ingest(ctx, sys, o, progress)
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 		report.ingest(res)
+		single = res.EndToEndPerSec
+	}
+	if o.phases["polls"] {
+		res, err := manyPolls(ctx, sys, o, progress)
+		if err != nil {
+			return fmt.Errorf("many polls: %w", err)
+		}
+		if single > 0 {
+			res.SinglePollPerSec, res.Ratio = single, res.EndToEndPerSec/single
+		}
+		report.polls(res)
 	}
 	if o.phases["fanout"] {
 		res, err := fanout(ctx, sys, o.clients, o.rounds, progress, stats)

@@ -21,8 +21,11 @@ import (
 // when this program started it, the processes and what to clean up.
 type system struct {
 	vote, result, worker string // base URLs
-	procs                []*exec.Cmd
-	cleanup              []func()
+	// db is the system's database (its own schema) when this program
+	// started it, else nil.
+	db      *pgxpool.Pool
+	procs   []*exec.Cmd
+	cleanup []func()
 }
 
 func freeAddr() (string, error) {
@@ -60,21 +63,41 @@ func startSystem(ctx context.Context, o options, progress func(string, ...any)) 
 		return nil, err
 	}
 	s.cleanup = append(s.cleanup, func() {
+		// The stream and the poll copies beside it.
 		rdb := redis.NewClient(ropts)
-		rdb.Del(context.Background(), name)
+		ctx := context.Background()
+		keys := []string{name}
+		iter := rdb.Scan(ctx, 0, name+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 500)
+			rdb.Del(ctx, keys[:n]...)
+			keys = keys[n:]
+		}
 		rdb.Close()
 	})
 	sep := "?"
 	if strings.Contains(o.databaseURL, "?") {
 		sep = "&"
 	}
+	dbURL := o.databaseURL + sep + "search_path=" + name
+	if s.db, err = pgxpool.New(ctx, dbURL); err != nil {
+		s.stop(progress)
+		return nil, err
+	}
+	// Limits off: the benchmark is many voters behind one address, and
+	// measures the system, not the limiter.
 	common := []string{
 		"REDIS_URL=" + o.redisURL,
-		"DATABASE_URL=" + o.databaseURL + sep + "search_path=" + name,
+		"DATABASE_URL=" + dbURL,
 		"NATS_URL=" + o.natsURL,
 		"VOTE_STREAM=" + name,
 		"TALLY_SUBJECT=" + name + ".tally",
 		"LOG_LEVEL=warn",
+		"RATE_LIMIT_NEW_VOTERS=off",
+		"RATE_LIMIT_VOTES=off",
 	}
 	for _, svc := range []string{"result", "worker", "vote"} {
 		addr, err := freeAddr()
@@ -140,6 +163,9 @@ func (s *system) stop(progress func(string, ...any)) {
 			_ = p.Process.Kill()
 			<-done
 		}
+	}
+	if s.db != nil {
+		s.db.Close()
 	}
 	for _, f := range s.cleanup {
 		f()
