@@ -63,12 +63,21 @@ type chaos struct {
 
 	sent, acked, refused atomic.Int64
 	kills                int
+
+	// The window of a close of closing (when set), in Unix nanoseconds:
+	// votes in it sent after closeAcked and answered before reopenSent
+	// must be refused with 409; a 409 answered before closeSent or for a
+	// vote sent after reopenAck is a bug.
+	closing                                      string
+	closeSent, closeAcked, reopenSent, reopenAck atomic.Int64
+	closedRefusals                               atomic.Int64
 }
 
 // chaosPoll is one poll under load.
 type chaosPoll struct {
 	id      string
 	options []string
+	token   string
 }
 
 func newChaos(t *testing.T) *chaos {
@@ -114,7 +123,7 @@ func (ch *chaos) watch() {
 	defs := pollDefs(ch.t)
 	for _, name := range chaosPolls {
 		c := createPoll(ch.t, ch.votes[0], defs[name])
-		ch.polls = append(ch.polls, chaosPoll{id: c.ID, options: c.OptionIDs()})
+		ch.polls = append(ch.polls, chaosPoll{id: c.ID, options: c.OptionIDs(), token: c.ManageToken})
 	}
 	ch.natsLog = watchNATS(ch.t, ch.e.natsURL, ch.e.subject())
 	for _, r := range ch.results {
@@ -177,6 +186,7 @@ func (ch *chaos) voteUntilAcked(client *http.Client, p chaosPoll, opt string) {
 	for time.Now().Before(deadline) {
 		vote := ch.votes[rand.IntN(len(ch.votes))]
 		ch.sent.Add(1)
+		sent := time.Now().UnixNano()
 		resp, err := client.Post(vote.url(p.votePath()), "application/json", strings.NewReader(`{"vote":"`+opt+`"}`))
 		if err == nil {
 			var body struct {
@@ -184,9 +194,25 @@ func (ch *chaos) voteUntilAcked(client *http.Client, p chaosPoll, opt string) {
 			}
 			ok := resp.StatusCode == http.StatusAccepted && json.NewDecoder(resp.Body).Decode(&body) == nil
 			resp.Body.Close()
+			answered := time.Now().UnixNano()
+			if p.id == ch.closing && ch.closeAcked.Load() != 0 && sent > ch.closeAcked.Load() &&
+				(ch.reopenSent.Load() == 0 || answered < ch.reopenSent.Load()) && resp.StatusCode != http.StatusConflict {
+				ch.t.Errorf("a vote in %s sent after its close was acknowledged, answered before the reopen was sent, got %d; want 409",
+					p.id, resp.StatusCode)
+			}
 			if ok {
 				ch.acked.Add(1)
 				ch.oracle.record(p.id, body.VoterID, opt)
+				return
+			}
+			if resp.StatusCode == http.StatusConflict {
+				// Refused as closed: the voter's vote is not counted, as
+				// for a person who sees "this poll is closed".
+				if p.id != ch.closing || ch.closeSent.Load() == 0 || answered < ch.closeSent.Load() ||
+					(ch.reopenAck.Load() != 0 && sent > ch.reopenAck.Load()) {
+					ch.t.Errorf("a vote in %s got 409 outside its close", p.id)
+				}
+				ch.closedRefusals.Add(1)
 				return
 			}
 			if resp.StatusCode != http.StatusServiceUnavailable {
@@ -563,12 +589,38 @@ func TestChaosRedisRestart(t *testing.T) {
 }
 
 // TestChaosTwoOfEach runs two vote servers and two result servers behind
-// the same Redis, PostgreSQL and NATS; both result servers converge.
+// the same Redis, PostgreSQL and NATS; both result servers converge. One
+// poll is closed through one vote server and reopened through the other
+// under load: every vote sent after the close was acknowledged is refused
+// with 409 by both until the reopen, and none before the close is.
 func TestChaosTwoOfEach(t *testing.T) {
 	ch := newChaos(t)
 	ch.startSystem(2, 2, 2)
-	ch.during(chaosScale(3*time.Second, 15*time.Second), 16, func(context.Context) {})
-	ch.report("two vote, two worker and two result servers", ch.converge(30*time.Second))
+	target := ch.polls[1]
+	ch.closing = target.id
+	ch.during(chaosScale(4*time.Second, 15*time.Second), 16, func(ctx context.Context) {
+		if !sleepCtx(ctx, chaosScale(time.Second, 4*time.Second)) {
+			return
+		}
+		ch.closeSent.Store(time.Now().UnixNano())
+		if code, p, body := manage(t, ch.votes[0], target.id, "close", target.token); code != http.StatusOK || p.State != poll.StateClosed {
+			t.Errorf("close under load: got %d %s, want 200 closed", code, body)
+		}
+		ch.closeAcked.Store(time.Now().UnixNano())
+		if !sleepCtx(ctx, chaosScale(time.Second, 4*time.Second)) {
+			return
+		}
+		ch.reopenSent.Store(time.Now().UnixNano())
+		if code, p, body := manage(t, ch.votes[1], target.id, "reopen", target.token); code != http.StatusOK || p.State != poll.StateOpen {
+			t.Errorf("reopen under load: got %d %s, want 200 open", code, body)
+		}
+		ch.reopenAck.Store(time.Now().UnixNano())
+	})
+	if ch.closedRefusals.Load() == 0 {
+		t.Errorf("no vote in %s was refused while it was closed", target.id)
+	}
+	ch.report(fmt.Sprintf("two vote, two worker and two result servers; one poll closed and reopened (%d votes refused as closed)",
+		ch.closedRefusals.Load()), ch.converge(30*time.Second))
 }
 
 // TestChaosSIGTERM stops each service with SIGTERM under load and starts it

@@ -40,8 +40,10 @@ type composeBuild struct {
 	Dockerfile string `yaml:"dockerfile"`
 }
 
-var contractVars = []string{"REDIS_URL", "DATABASE_URL", "NATS_URL", "VOTE_ADDR", "RESULT_ADDR", "WORKER_ADDR",
-	"OPTION_A", "OPTION_B", "RESULT_URL", "VOTE_STREAM", "TALLY_SUBJECT"}
+// contractVars are the variables of the contract's table (version 2).
+var contractVars = []string{"REDIS_URL", "VOTE_STREAM_SHARDS", "REDIS_WAIT_REPLICAS", "DATABASE_URL", "NATS_URL",
+	"VOTE_ADDR", "RESULT_ADDR", "WORKER_ADDR", "OPTION_A", "OPTION_B", "RESULT_URL", "VOTE_URL", "VOTE_STREAM",
+	"TALLY_SUBJECT", "POLL_CREATE_TOKEN", "RATE_LIMIT_NEW_VOTERS", "RATE_LIMIT_VOTES", "WS_ORIGINS"}
 
 func TestComposeFile(t *testing.T) {
 	b, err := os.ReadFile("../compose.yml")
