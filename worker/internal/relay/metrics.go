@@ -16,6 +16,7 @@ type Metrics struct {
 	DBErrors      prometheus.Counter
 	StreamLength  prometheus.Gauge
 	Pending       prometheus.Gauge
+	OldestPending prometheus.Gauge
 }
 
 // NewMetrics creates the relay's metrics and registers them with reg.
@@ -34,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Claimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_entries_claimed_total", Help: "Entries taken over from consumers that left them pending."}),
 		Invalid: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "worker_entries_invalid_total", Help: "Malformed stream entries dropped."}),
+			Name: "worker_entries_invalid_total", Help: "Stream entries dropped: malformed, or for a poll or option that does not exist."}),
 		Published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_tallies_published_total", Help: "Tallies published on NATS."}),
 		PublishErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -47,8 +48,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "worker_stream_length", Help: "Entries in the vote stream (the backlog)."}),
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "worker_stream_pending", Help: "Entries delivered to a worker and not yet acknowledged."}),
+		OldestPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_stream_oldest_pending_seconds", Help: "Age of the oldest entry delivered and not yet acknowledged (0 when none)."}),
 	}
 	reg.MustRegister(m.Processed, m.Batches, m.BatchSize, m.BatchSeconds, m.Claimed, m.Invalid,
-		m.Published, m.PublishErrors, m.RedisErrors, m.DBErrors, m.StreamLength, m.Pending)
+		m.Published, m.PublishErrors, m.RedisErrors, m.DBErrors, m.StreamLength, m.Pending, m.OldestPending)
 	return m
 }

@@ -1,26 +1,28 @@
-// Package relay moves votes from the Redis stream into PostgreSQL and
-// publishes each new tally: read a batch through the consumer group, commit
-// it, publish the tally it committed, then acknowledge the entries.
+// Package relay moves the vote stream into PostgreSQL: read a batch
+// through the consumer group, parse it, keep each voter's latest vote per
+// poll, apply it in one transaction, publish the tallies it changed, write
+// them into the vote servers' poll copy, then acknowledge the entries.
 package relay
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"livevote/shared/ballot"
+	"livevote/shared/backoff"
 	"livevote/shared/tally"
 	"livevote/worker/internal/votedb"
+	"livevote/worker/internal/votestream"
 )
 
-// Store commits batches of votes.
+// Store is the database of record.
 type Store interface {
-	Apply(ctx context.Context, votes []votedb.Vote) (votedb.Result, error)
+	Apply(ctx context.Context, b votedb.Batch) (votedb.Result, error)
+	Recent(ctx context.Context, d time.Duration) ([]tally.Tally, error)
+	Polls(ctx context.Context) ([]votedb.Stored, error)
 }
 
 // Publisher announces a committed tally.
@@ -28,9 +30,14 @@ type Publisher interface {
 	Publish(t tally.Tally) error
 }
 
+// PollCopy is the vote servers' copy of the polls in Redis.
+type PollCopy interface {
+	WriteTallies(ctx context.Context, tallies []tally.Tally) error
+	Restore(ctx context.Context, polls []votedb.Stored) (int, error)
+}
+
 // Config tunes a Relay.
 type Config struct {
-	Stream, Group, Consumer string
 	// BatchSize is the most entries read at once.
 	BatchSize int
 	// Block is how long one read waits for new entries; it bounds how long
@@ -42,65 +49,89 @@ type Config struct {
 	// Grace is how long a stop lets the batch in flight finish before
 	// handing it back to the group.
 	Grace time.Duration
+	// ConsumerIdle is how long a consumer with nothing pending stays in the
+	// group before it is removed as gone.
+	ConsumerIdle time.Duration
 }
+
+// announceWindow is how far back a reconnection to NATS announces tallies
+// again: longer than any outage a subscriber would not notice by itself.
+const announceWindow = 10 * time.Minute
 
 // Relay is one consumer of the vote stream.
 type Relay struct {
 	logger  *slog.Logger
-	rdb     *redis.Client
+	stream  *votestream.Stream
 	store   Store
 	pub     Publisher
+	copy    PollCopy
 	metrics *Metrics
 	cfg     Config
+	retry   backoff.Backoff // the template of every retry's delays
 }
 
 // New returns a Relay.
-func New(logger *slog.Logger, rdb *redis.Client, store Store, pub Publisher, m *Metrics, cfg Config) *Relay {
+func New(logger *slog.Logger, stream *votestream.Stream, store Store, pub Publisher, pc PollCopy, m *Metrics, cfg Config) *Relay {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
 	if cfg.Block <= 0 {
 		cfg.Block = time.Second
+	}
+	if cfg.ClaimIdle <= 0 {
+		cfg.ClaimIdle = 5 * time.Second
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 10 * time.Second
 	}
-	return &Relay{logger: logger, rdb: rdb, store: store, pub: pub, metrics: m, cfg: cfg}
+	if cfg.ConsumerIdle <= 0 {
+		cfg.ConsumerIdle = 10 * time.Minute
+	}
+	return &Relay{logger: logger, stream: stream, store: store, pub: pub, copy: pc, metrics: m, cfg: cfg}
 }
 
 // Run consumes the stream until ctx ends, then finishes the batch in flight
 // (or hands it back when it cannot within the grace period) and returns.
+// It starts by restoring the poll copy and announcing the recent tallies
+// (a previous worker may have died between a commit and its publish).
 func (r *Relay) Run(ctx context.Context) error {
+	r.restoreCopy(ctx)
+	r.Reannounce(ctx)
 	var (
-		bo          backoff
+		bo          = r.retry
 		groupReady  bool
+		lostCopy    bool // the group went, and with it (likely) the poll copy
 		lastClaim   time.Time
 		lastCleanup = time.Now()
 		down        bool
 	)
-	fail := func(what string, err error) {
+	// failed sorts an error: a lost consumer group (Redis restarted without
+	// its data, or the stream deleted) is recreated at once, with the poll
+	// copy that went with it; anything else is an outage to wait out.
+	failed := func(what string, err error) {
+		if errors.Is(err, votestream.ErrGroupLost) {
+			if groupReady {
+				r.logger.Warn("consumer group lost; recreating it", "stream", r.stream.Key(), "error", err)
+			}
+			groupReady, lostCopy = false, true
+			return
+		}
 		if !down {
 			r.logger.Warn("redis unavailable; retrying", "during", what, "error", err)
 			down = true
 		}
 		r.metrics.RedisErrors.Inc()
-		bo.wait(ctx)
-	}
-	// failed sorts an error: a lost consumer group (Redis restarted without
-	// persistence, or the stream deleted) is recreated at once; anything
-	// else is an outage to wait out.
-	failed := func(what string, err error) {
-		if lostGroup(err) {
-			if groupReady {
-				r.logger.Warn("consumer group lost; recreating it", "stream", r.cfg.Stream, "error", err)
-			}
-			groupReady = false
-			return
-		}
-		fail(what, err)
+		bo.Wait(ctx)
 	}
 	for ctx.Err() == nil {
 		if !groupReady {
-			if err := r.createGroup(ctx); err != nil {
-				fail("creating consumer group", err)
+			if err := r.stream.CreateGroup(ctx); err != nil {
+				failed("creating consumer group", err)
 				continue
+			}
+			if lostCopy {
+				r.restoreCopy(ctx)
+				lostCopy = false
 			}
 			groupReady = true
 		}
@@ -116,18 +147,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.removeIdleConsumers(ctx)
 			lastCleanup = time.Now()
 		}
-		// The read is not cut short by ctx: entries Redis hands over are
-		// then always received, and a stop waits at most one Block.
-		res, err := r.rdb.XReadGroup(context.WithoutCancel(ctx), &redis.XReadGroupArgs{
-			Group:    r.cfg.Group,
-			Consumer: r.cfg.Consumer,
-			Streams:  []string{r.cfg.Stream, ">"},
-			Count:    int64(r.cfg.BatchSize),
-			Block:    r.cfg.Block,
-		}).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
+		msgs, err := r.stream.Read(ctx, r.cfg.BatchSize, r.cfg.Block)
 		if err != nil {
 			failed("reading stream", err)
 			continue
@@ -136,31 +156,10 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.logger.Info("redis available again")
 			down = false
 		}
-		bo.reset()
-		for _, s := range res {
-			r.handle(ctx, s.Messages, false)
-		}
+		bo.Reset()
+		r.handle(ctx, msgs, false)
 	}
 	return nil
-}
-
-func (r *Relay) createGroup(ctx context.Context) error {
-	// From "0": votes accepted before any worker ever ran are counted too.
-	err := r.rdb.XGroupCreateMkStream(ctx, r.cfg.Stream, r.cfg.Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("creating consumer group: %w", err)
-	}
-	return nil
-}
-
-// lostGroup reports whether err says the stream or its group is gone:
-// NOGROUP, or UNBLOCKED when the stream is deleted under a blocked read.
-func lostGroup(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "NOGROUP") || strings.Contains(msg, "UNBLOCKED")
 }
 
 // claimAbandoned takes over the entries another consumer left pending for
@@ -168,23 +167,16 @@ func lostGroup(err error) bool {
 func (r *Relay) claimAbandoned(ctx context.Context) error {
 	start := "0-0"
 	for ctx.Err() == nil {
-		msgs, next, err := r.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream:   r.cfg.Stream,
-			Group:    r.cfg.Group,
-			Consumer: r.cfg.Consumer,
-			MinIdle:  r.cfg.ClaimIdle,
-			Start:    start,
-			Count:    int64(r.cfg.BatchSize),
-		}).Result()
+		msgs, next, err := r.stream.Claim(ctx, start, r.cfg.ClaimIdle, r.cfg.BatchSize)
 		if err != nil {
-			return fmt.Errorf("claiming entries: %w", err)
+			return err
 		}
 		if len(msgs) > 0 {
 			r.metrics.Claimed.Add(float64(len(msgs)))
 			r.logger.Info("claimed abandoned entries", "entries", len(msgs))
 			r.handle(ctx, msgs, true)
 		}
-		if next == "0-0" || next == "" {
+		if next == "0-0" {
 			return nil
 		}
 		start = next
@@ -192,7 +184,7 @@ func (r *Relay) claimAbandoned(ctx context.Context) error {
 	return nil
 }
 
-// handle commits, acknowledges and publishes one batch. It retries
+// handle applies, publishes, copies and acknowledges one batch. It retries
 // PostgreSQL and Redis until they answer; once ctx ends it keeps trying for
 // Grace, then leaves the entries pending for another worker to claim.
 func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool) {
@@ -203,120 +195,154 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 	defer cancel()
 	start := time.Now()
 	ids := make([]string, len(msgs))
-	votes := make([]votedb.Vote, 0, len(msgs))
+	var batch votedb.Batch
 	for i, m := range msgs {
 		ids[i] = m.ID
-		v, err := parseEntry(m)
-		if err != nil {
+		if err := addEntry(&batch, m); err != nil {
 			// Such an entry can never become valid: drop it, loudly.
 			r.metrics.Invalid.Inc()
 			r.logger.Error("dropping invalid stream entry", "id", m.ID, "error", err)
-			continue
 		}
-		votes = append(votes, v)
 	}
-	votes = votedb.Latest(votes)
+	batch.Votes = votedb.Latest(batch.Votes)
 
 	var res votedb.Result
-	if len(votes) > 0 {
-		err := retry(fctx, func() error {
-			var err error
-			res, err = r.store.Apply(fctx, votes)
-			return err
-		}, func(err error, attempt int) {
-			r.metrics.DBErrors.Inc()
-			if attempt == 1 {
-				r.logger.Warn("writing batch failed; retrying", "entries", len(msgs), "error", err)
-			}
-		})
-		if err != nil {
-			r.logger.Warn("batch handed back unwritten", "entries", len(msgs), "first_id", ids[0], "error", err)
-			return
-		}
-	}
-	// Announced as soon as it is committed (the acknowledgement below is not
-	// what viewers wait for). A claimed batch may be one whose first worker
-	// died between commit and publish: announce the tally even when this
-	// pass changed nothing.
-	if len(votes) > 0 && (res.Bumped || claimed) {
-		r.publish(res.Tally)
-	}
-	err := retry(fctx, func() error {
-		_, err := r.rdb.TxPipelined(fctx, func(p redis.Pipeliner) error {
-			p.XAck(fctx, r.cfg.Stream, r.cfg.Group, ids...)
-			// One group reads the stream, so an acknowledged entry is of no
-			// further use; deleting it keeps the stream as long as the backlog.
-			p.XDel(fctx, r.cfg.Stream, ids...)
-			return nil
-		})
+	err := backoff.Retry(fctx, r.retry, func() error {
+		var err error
+		res, err = r.store.Apply(fctx, batch)
 		return err
 	}, func(err error, attempt int) {
-		r.metrics.RedisErrors.Inc()
+		r.metrics.DBErrors.Inc()
 		if attempt == 1 {
-			r.logger.Warn("acknowledging batch failed; retrying", "entries", len(msgs), "error", err)
+			r.logger.Warn("writing batch failed; retrying", "entries", len(msgs), "error", err)
 		}
 	})
 	if err != nil {
-		// Committed but still pending: a redelivery changes nothing.
+		r.logger.Warn("batch handed back unwritten", "entries", len(msgs), "first_id", ids[0], "error", err)
+		return
+	}
+	if res.Invalid > 0 {
+		r.metrics.Invalid.Add(float64(res.Invalid))
+		r.logger.Error("dropped stream entries for polls or options that do not exist",
+			"entries", res.Invalid, "first_id", ids[0])
+	}
+	// A claimed batch may be one whose first worker died between commit and
+	// publish: announce its polls' tallies even when this pass changed
+	// nothing.
+	changed := res.Changed()
+	if claimed {
+		changed = res.Tallies()
+	}
+	// Announced as soon as it is committed: viewers wait for this, not for
+	// the copy or the acknowledgement.
+	for _, t := range changed {
+		r.publish(t)
+	}
+	err = backoff.Retry(fctx, r.retry, func() error {
+		return r.copy.WriteTallies(fctx, changed)
+	}, r.redisFailed("writing the poll copy", len(msgs)))
+	if err != nil {
+		// Unacknowledged, the batch comes back to a worker, which writes
+		// the copy then; applying it again changes nothing.
+		r.logger.Warn("batch committed but its poll copy not written; it will be redelivered harmlessly", "entries", len(msgs), "error", err)
+		return
+	}
+	err = backoff.Retry(fctx, r.retry, func() error {
+		return r.stream.Ack(fctx, ids...)
+	}, r.redisFailed("acknowledging batch", len(msgs)))
+	if err != nil {
 		r.logger.Warn("batch committed but not acknowledged; it will be redelivered harmlessly", "entries", len(msgs), "error", err)
+		return
 	}
 	r.metrics.Processed.Add(float64(len(msgs)))
 	r.metrics.Batches.Inc()
 	r.metrics.BatchSize.Observe(float64(len(msgs)))
 	r.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
-	r.logger.Debug("batch done", "entries", len(msgs), "changed", res.Changed, "version", res.Tally.Version)
+	r.logger.Debug("batch done", "entries", len(msgs), "ballots", res.Ballots, "polls_changed", len(changed))
+}
+
+func (r *Relay) redisFailed(what string, entries int) func(error, int) {
+	return func(err error, attempt int) {
+		r.metrics.RedisErrors.Inc()
+		if attempt == 1 {
+			r.logger.Warn(what+" failed; retrying", "entries", entries, "error", err)
+		}
+	}
 }
 
 func (r *Relay) publish(t tally.Tally) {
 	if err := r.pub.Publish(t); err != nil {
-		// Result servers reload the tally from PostgreSQL when they
-		// reconnect, so a lost announcement delays nothing for long.
+		// Result servers reload the tallies from PostgreSQL when they
+		// reconnect and every few seconds, so a lost announcement delays
+		// nothing for long.
 		r.metrics.PublishErrors.Inc()
-		r.logger.Warn("publishing tally failed", "version", t.Version, "error", err)
+		r.logger.Warn("publishing tally failed", "poll", t.Poll, "version", t.Version, "error", err)
 		return
 	}
 	r.metrics.Published.Inc()
 }
 
-// sample records the stream's length and pending entries for /metrics.
-func (r *Relay) sample(ctx context.Context) {
-	if n, err := r.rdb.XLen(ctx, r.cfg.Stream).Result(); err == nil {
-		r.metrics.StreamLength.Set(float64(n))
+// Reannounce publishes again the tallies of the polls that changed in the
+// last minutes: after NATS comes back, subscribers cut off with the worker
+// may have missed them.
+func (r *Relay) Reannounce(ctx context.Context) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tallies, err := r.store.Recent(qctx, announceWindow)
+	if err != nil {
+		r.logger.Warn("announcing recent tallies failed", "error", err)
+		return
 	}
-	if p, err := r.rdb.XPending(ctx, r.cfg.Stream, r.cfg.Group).Result(); err == nil {
-		r.metrics.Pending.Set(float64(p.Count))
+	for _, t := range tallies {
+		r.publish(t)
+	}
+	if len(tallies) > 0 {
+		r.logger.Info("announced recent tallies", "polls", len(tallies))
 	}
 }
 
-// removeIdleConsumers forgets consumers of dead workers once nothing is
-// pending with them, so the group does not accumulate a name per restart.
-func (r *Relay) removeIdleConsumers(ctx context.Context) {
-	cs, err := r.rdb.XInfoConsumers(ctx, r.cfg.Stream, r.cfg.Group).Result()
+// restoreCopy puts the polls Redis lost back into the poll copy from
+// PostgreSQL, retrying until both answer or ctx ends.
+func (r *Relay) restoreCopy(ctx context.Context) {
+	var n int
+	err := backoff.Retry(ctx, r.retry, func() error {
+		polls, err := r.store.Polls(ctx)
+		if err != nil {
+			return err
+		}
+		n, err = r.copy.Restore(ctx, polls)
+		return err
+	}, func(err error, attempt int) {
+		if attempt == 1 {
+			r.logger.Warn("restoring the poll copy failed; retrying", "error", err)
+		}
+	})
+	if err != nil {
+		return // ctx ended
+	}
+	if n > 0 {
+		r.logger.Info("restored polls missing from redis", "polls", n)
+	}
+}
+
+// sample records the stream's backlog for /metrics.
+func (r *Relay) sample(ctx context.Context) {
+	s, err := r.stream.Sample(ctx)
 	if err != nil {
 		return
 	}
-	for _, c := range cs {
-		if c.Name != r.cfg.Consumer && c.Pending == 0 && c.Idle > 10*time.Minute {
-			if err := r.rdb.XGroupDelConsumer(ctx, r.cfg.Stream, r.cfg.Group, c.Name).Err(); err == nil {
-				r.logger.Info("removed idle consumer", "consumer", c.Name)
-			}
-		}
-	}
+	r.metrics.StreamLength.Set(float64(s.Length))
+	r.metrics.Pending.Set(float64(s.Pending))
+	r.metrics.OldestPending.Set(s.OldestPendingAge.Seconds())
 }
 
-// parseEntry reads a vote from a stream entry written by the vote server.
-func parseEntry(m redis.XMessage) (votedb.Vote, error) {
-	seq, err := votedb.ParseSeq(m.ID)
+// removeIdleConsumers forgets consumers of stopped workers.
+func (r *Relay) removeIdleConsumers(ctx context.Context) {
+	removed, err := r.stream.RemoveIdleConsumers(ctx, r.cfg.ConsumerIdle)
+	for _, name := range removed {
+		r.logger.Info("removed idle consumer", "consumer", name)
+	}
 	if err != nil {
-		return votedb.Vote{}, err
+		r.logger.Debug("removing idle consumers", "error", err)
 	}
-	voter, _ := m.Values[ballot.FieldVoter].(string)
-	if !ballot.ValidVoterID(voter) {
-		return votedb.Vote{}, fmt.Errorf("entry %s: %w", m.ID, ballot.ErrInvalidVoterID)
-	}
-	option, _ := m.Values[ballot.FieldVote].(string)
-	if err := ballot.CheckOption(option); err != nil {
-		return votedb.Vote{}, fmt.Errorf("entry %s: %w", m.ID, err)
-	}
-	return votedb.Vote{VoterID: voter, Option: option, Seq: seq}, nil
 }

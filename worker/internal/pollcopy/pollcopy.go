@@ -1,0 +1,111 @@
+// Package pollcopy keeps the vote servers' copy of each poll in Redis (a
+// hash per poll, ballot.PollKey) current from the worker's side: it writes
+// each committed tally there, and puts back from PostgreSQL the polls
+// whose hash Redis lost.
+package pollcopy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/ballot"
+	"livevote/shared/tally"
+	"livevote/worker/internal/votedb"
+)
+
+// writeTally stores a tally in a poll's hash unless the hash holds one of
+// the same or a higher version (batches of several workers commit in one
+// order and may reach Redis in another). A missing hash is left missing:
+// a hash with a tally but no definition or state would make the poll look
+// closed to the vote servers and would stop its restore.
+var writeTally = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local v = redis.call('HGET', KEYS[1], ARGV[3])
+if v and tonumber(v) >= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return 1`)
+
+// restore writes a poll's whole hash only if the hash does not exist: a
+// hash that exists may hold a close the worker has not applied yet.
+var restore = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`)
+
+// Copy is the poll copy beside one vote stream.
+type Copy struct {
+	rdb    redis.UniversalClient
+	stream string
+}
+
+// New returns the copy of the polls of stream.
+func New(rdb redis.UniversalClient, stream string) *Copy {
+	return &Copy{rdb: rdb, stream: stream}
+}
+
+// WriteTallies stores each tally in its poll's hash, keeping a higher
+// version already there.
+func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
+	if len(tallies) == 0 {
+		return nil
+	}
+	// One round trip for all; the scripts are short, so EVAL (rather than
+	// EVALSHA, whose NOSCRIPT a pipeline cannot recover from) costs little.
+	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, t := range tallies {
+			writeTally.Eval(ctx, p, []string{ballot.PollKey(c.stream, t.Poll)},
+				ballot.PollTally, t.AppendJSON(nil), ballot.PollTallyVersion, t.Version)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("writing tallies to the poll copy: %w", firstErr(cmds, err))
+	}
+	return nil
+}
+
+// Restore writes each poll whose hash is missing: its definition, state
+// and tally. It returns how many it wrote.
+func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) {
+	if len(polls) == 0 {
+		return 0, nil
+	}
+	cmds := make([]*redis.Cmd, 0, len(polls))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range polls {
+			def, err := json.Marshal(s.Record)
+			if err != nil {
+				return fmt.Errorf("encoding poll %s: %w", s.Record.ID, err)
+			}
+			cmds = append(cmds, restore.Eval(ctx, p, []string{ballot.PollKey(c.stream, s.Record.ID)},
+				ballot.PollDef, def,
+				ballot.PollState, s.Record.State,
+				ballot.PollTally, s.Tally.AppendJSON(nil),
+				ballot.PollTallyVersion, strconv.FormatInt(s.Tally.Version, 10)))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("restoring the poll copy: %w", err)
+	}
+	n := 0
+	for _, cmd := range cmds {
+		if v, _ := cmd.Int(); v == 1 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func firstErr(cmds []redis.Cmder, err error) error {
+	for _, c := range cmds {
+		if c.Err() != nil {
+			return c.Err()
+		}
+	}
+	return err
+}
