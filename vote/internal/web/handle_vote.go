@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -199,7 +200,10 @@ func (d *deps) cast(c *fiber.Ctx, pollID, option string) int {
 		d.metrics.rejected.WithLabelValues("invalid_option").Inc()
 		return fiber.StatusBadRequest
 	}
-	voter := voterID(c)
+	// Fiber's strings point into the request's buffer, reused once the
+	// handler returns; the vote may outlive it in the queue (a timeout).
+	pollID, option = strings.Clone(pollID), strings.Clone(option)
+	voter := strings.Clone(voterID(c))
 	c.Locals(voterCookie, voter)
 	timer := d.metrics.appendTimer()
 	_, err = d.store.Append(ctx, pollID, voter, option)

@@ -135,15 +135,25 @@ type fiberApp struct {
 	}
 }
 
-func (a *fiberApp) do(method, path, contentType, body string, cookies ...*http.Cookie) (*http.Response, string) {
-	a.t.Helper()
+func newRequest(method, path, contentType, body string) *http.Request {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return req
+}
+
+func (a *fiberApp) do(method, path, contentType, body string, cookies ...*http.Cookie) (*http.Response, string) {
+	a.t.Helper()
+	req := newRequest(method, path, contentType, body)
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}
+	return a.send(req)
+}
+
+func (a *fiberApp) send(req *http.Request) (*http.Response, string) {
+	a.t.Helper()
 	resp, err := a.app.Test(req, 5000)
 	if err != nil {
 		a.t.Fatal(err)
