@@ -3,23 +3,33 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	shared "livevote/shared/config"
+	"livevote/shared/poll"
 	"livevote/shared/tally"
 )
 
 // Config is the result server's settings.
 type Config struct {
 	Postgres *pgxpool.Config
-	NATSURL  string
-	Addr     string
-	Subject  string
-	// Labels maps each option id to what people see.
-	Labels   map[string]string
+	// NATSURL is one server's URL or several, comma-separated.
+	NATSURL string
+	Addr    string
+	Subject string
+	// DefaultPoll is the poll "default", labelled by OPTION_A and OPTION_B.
+	DefaultPoll poll.Poll
+	// VoteURL is where browsers reach the vote server (links, QR codes);
+	// nil: the host the page was opened at, port VotePort.
+	VoteURL  *url.URL
 	LogLevel string
 }
+
+// VotePort is the vote server's port when VOTE_URL is unset.
+const VotePort = "8080"
 
 // Load reads the result server's variables, applying defaults.
 func Load(getenv shared.Getenv) (Config, error) {
@@ -29,22 +39,46 @@ func Load(getenv shared.Getenv) (Config, error) {
 		return c, err
 	}
 	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
-		return c, fmt.Errorf("DATABASE_URL: %w", err)
+		// pgx's message may quote the URL: name the variable and the
+		// redacted URL only.
+		return c, fmt.Errorf("%w: DATABASE_URL=%q: not a PostgreSQL connection string", shared.ErrInvalid, dbURL.Redacted())
 	}
-	natsURL, err := shared.URL(getenv, "NATS_URL", shared.DefaultNATSURL, "nats", "tls")
-	if err != nil {
+	if c.NATSURL, err = natsURLs(getenv); err != nil {
 		return c, err
 	}
-	c.NATSURL = natsURL.String()
 	if c.Addr, err = shared.Addr(getenv, "RESULT_ADDR", ":8081"); err != nil {
 		return c, err
 	}
 	if c.Subject, err = shared.Name(getenv, "TALLY_SUBJECT", tally.DefaultSubject); err != nil {
 		return c, err
 	}
-	if c.Labels, err = shared.Labels(getenv); err != nil {
+	labels, err := shared.Labels(getenv)
+	if err != nil {
 		return c, err
+	}
+	c.DefaultPoll = poll.Default(labels["a"], labels["b"])
+	if c.VoteURL, err = shared.OptionalURL(getenv, "VOTE_URL", "http", "https"); err != nil {
+		return c, err
+	}
+	if c.VoteURL != nil {
+		c.VoteURL.RawQuery, c.VoteURL.Fragment = "", ""
 	}
 	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
 	return c, nil
+}
+
+// natsURLs checks NATS_URL, which may name several servers of a cluster
+// separated by commas, each checked as a URL.
+func natsURLs(getenv shared.Getenv) (string, error) {
+	raw := shared.String(getenv, "NATS_URL", shared.DefaultNATSURL)
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		one := func(string) string { return strings.TrimSpace(p) }
+		u, err := shared.URL(one, "NATS_URL", "", "nats", "tls")
+		if err != nil {
+			return "", err
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ","), nil
 }

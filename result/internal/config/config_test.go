@@ -12,8 +12,14 @@ func TestLoad(t *testing.T) {
 	}{
 		{"defaults", "", "", true},
 		{"labels", "OPTION_A", "Tea", true},
+		{"vote url", "VOTE_URL", "https://vote.example.org/", true},
+		{"nats cluster", "NATS_URL", "nats://u:p@10.0.0.1:4222, nats://10.0.0.2:4222", true},
 		{"bad database url", "DATABASE_URL", "postgres://127.0.0.1:5432/x?sslmode=sometimes", false},
+		{"bad database url with password", "DATABASE_URL", "postgres://u:s3cret@127.0.0.1:5432/x?sslmode=sometimes", false},
+		{"database port with password", "DATABASE_URL", "postgres://u:s3cret@127.0.0.1:99999/x", false},
 		{"bad nats url", "NATS_URL", "127.0.0.1:4222", false},
+		{"bad second nats url", "NATS_URL", "nats://127.0.0.1:4222,nats://u:s3cret@h:0", false},
+		{"bad vote url", "VOTE_URL", "ftp://vote.example.org", false},
 		{"bad addr", "RESULT_ADDR", "8081", false},
 		{"bad subject", "TALLY_SUBJECT", "tally changed", false},
 	}
@@ -32,13 +38,28 @@ func TestLoad(t *testing.T) {
 				if !strings.Contains(err.Error(), tt.key) {
 					t.Errorf("error %q does not name %s", err, tt.key)
 				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("error %q shows the password", err)
+				}
 				return
 			}
-			if tt.name == "defaults" && (c.Addr != ":8081" || c.Subject != "tally.changed" || c.Labels["b"] != "Dogs") {
-				t.Errorf("got %+v, want :8081, tally.changed, Dogs", c)
-			}
-			if tt.name == "labels" && c.Labels["a"] != "Tea" {
-				t.Errorf("got label %q, want Tea", c.Labels["a"])
+			switch tt.name {
+			case "defaults":
+				if c.Addr != ":8081" || c.Subject != "tally.changed" || c.DefaultPoll.Question != "Cats vs Dogs!" || c.DefaultPoll.Label("b") != "Dogs" || c.VoteURL != nil {
+					t.Errorf("got %+v, want :8081, tally.changed, Cats vs Dogs!, no VOTE_URL", c)
+				}
+			case "labels":
+				if c.DefaultPoll.Label("a") != "Tea" || c.DefaultPoll.Question != "Tea vs Dogs!" {
+					t.Errorf("got %+v, want Tea vs Dogs!", c.DefaultPoll)
+				}
+			case "vote url":
+				if got := c.VoteURL.String(); got != "https://vote.example.org" {
+					t.Errorf("got VOTE_URL %q, want https://vote.example.org", got)
+				}
+			case "nats cluster":
+				if c.NATSURL != "nats://u:p@10.0.0.1:4222,nats://10.0.0.2:4222" {
+					t.Errorf("got NATS_URL %q", c.NATSURL)
+				}
 			}
 		})
 	}

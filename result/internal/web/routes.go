@@ -2,17 +2,21 @@ package web
 
 import (
 	"github.com/gofiber/fiber/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"livevote/shared/fiberops"
 )
 
-func routes(app *fiber.App, d *deps, hub Hub, reg *prometheus.Registry) {
-	app.Get("/", handlePage(d))
-	app.Get("/api/tally", handleTally(d.view))
-	app.Get("/ws", handleWS(hub))
+func routes(app *fiber.App, s *server) {
+	app.Get("/", handleResults(s))
+	app.Get("/p/:id", handleResults(s))
+	app.Get("/p/:id/present", handlePresent(s))
+	app.Get("/p/:id/qr.png", handleQR(s))
+	app.Get("/api/tally", handleTally(s))
+	app.Get("/api/polls/:id/tally", handleTally(s))
+	app.Get("/api/polls/:id/results.csv", handleCSV(s))
+	app.Get("/ws", handleWS(s))
 	app.Get("/static/:name", fiberops.Static(staticFS, "static"))
 	app.Get("/healthz", fiberops.Healthz())
-	app.Get("/readyz", fiberops.Readyz(d.monitor))
-	app.Get("/metrics", fiberops.Metrics(reg))
+	app.Get("/readyz", fiberops.Readyz(s.Monitor))
+	app.Get("/metrics", fiberops.Metrics(s.Registry))
 }

@@ -1,8 +1,10 @@
-// Package web is the result server's HTTP side: the results page, the
-// tally API, the WebSocket, health and metrics.
+// Package web is the result server's HTTP side: the results and presenter
+// pages of every poll, the tally and CSV API, the WebSocket, health and
+// metrics.
 package web
 
 import (
+	"context"
 	"embed"
 	"html/template"
 	"log/slog"
@@ -14,17 +16,34 @@ import (
 	"livevote/result/internal/config"
 	"livevote/result/internal/hub"
 	"livevote/shared/health"
+	"livevote/shared/poll"
 	"livevote/shared/tally"
 )
 
-// View is the newest tally.
-type View interface {
-	Current() (tally.Tally, []byte)
+// Polls gives poll definitions.
+type Polls interface {
+	// Poll returns a definition, or an error wrapping polldb.ErrNotFound.
+	Poll(ctx context.Context, id string) (poll.Poll, error)
 }
 
-// Hub serves WebSocket clients.
+// Tallies gives a poll's newest tally and its JSON encoding.
+type Tallies interface {
+	// Tally returns the tally, or an error wrapping feed.ErrUnknownPoll.
+	Tally(ctx context.Context, id string) (tally.Tally, []byte, error)
+}
+
+// Hub serves the WebSocket clients of a poll.
 type Hub interface {
-	Serve(conn hub.Conn)
+	Serve(conn hub.Conn, pollID string)
+}
+
+// Deps is what the server's handlers use.
+type Deps struct {
+	Polls    Polls
+	Tallies  Tallies
+	Hub      Hub
+	Monitor  *health.Monitor
+	Registry *prometheus.Registry
 }
 
 //go:embed templates/*.html
@@ -33,22 +52,22 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-type deps struct {
-	logger  *slog.Logger
-	cfg     config.Config
-	view    View
-	monitor *health.Monitor
-	page    *template.Template
+// server is what every handler shares.
+type server struct {
+	logger *slog.Logger
+	cfg    config.Config
+	Deps
+	pages *template.Template
 }
 
 // NewServer returns the result server's Fiber app. Templates are parsed
 // here, so a broken one stops the start rather than a request.
-func NewServer(logger *slog.Logger, cfg config.Config, view View, hub Hub, monitor *health.Monitor, reg *prometheus.Registry) (*fiber.App, error) {
-	page, err := template.ParseFS(templateFS, "templates/index.html")
+func NewServer(logger *slog.Logger, cfg config.Config, d Deps) (*fiber.App, error) {
+	pages, err := template.ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	d := &deps{logger: logger, cfg: cfg, view: view, monitor: monitor, page: page}
+	s := &server{logger: logger, cfg: cfg, Deps: d, pages: pages}
 	app := fiber.New(fiber.Config{
 		AppName:               "result",
 		DisableStartupMessage: true,
@@ -57,6 +76,6 @@ func NewServer(logger *slog.Logger, cfg config.Config, view View, hub Hub, monit
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 	})
-	routes(app, d, hub, reg)
+	routes(app, s)
 	return app, nil
 }
