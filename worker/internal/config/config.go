@@ -3,6 +3,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,9 +16,13 @@ import (
 
 // Config is the worker's settings.
 type Config struct {
-	Redis    *redis.Options
-	Postgres *pgxpool.Config
-	NATSURL  string
+	// Redis is a single Redis server's settings, or nil when RedisCluster
+	// names a cluster.
+	Redis        *redis.Options
+	RedisCluster *redis.ClusterOptions
+	Postgres     *pgxpool.Config
+	// NATSURL is one NATS server or several of a cluster, comma-separated.
+	NATSURL string
 	// Addr serves /healthz, /readyz and /metrics.
 	Addr     string
 	Stream   string
@@ -39,21 +44,24 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
-		return c, fmt.Errorf("REDIS_URL: %w", err)
+	// The contract's cluster form: more than one address means a cluster.
+	if redisURL.Query().Has("addr") {
+		if c.RedisCluster, err = redis.ParseClusterURL(redisURL.String()); err != nil {
+			return c, fmt.Errorf("REDIS_URL: %s: %w", redisURL.Redacted(), err)
+		}
+	} else if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
+		return c, fmt.Errorf("REDIS_URL: %s: %w", redisURL.Redacted(), err)
 	}
 	dbURL, err := shared.URL(getenv, "DATABASE_URL", shared.DefaultDatabaseURL, "postgres", "postgresql")
 	if err != nil {
 		return c, err
 	}
 	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
-		return c, fmt.Errorf("DATABASE_URL: %w", err)
+		return c, fmt.Errorf("DATABASE_URL: %s: %w", dbURL.Redacted(), err)
 	}
-	natsURL, err := shared.URL(getenv, "NATS_URL", shared.DefaultNATSURL, "nats", "tls")
-	if err != nil {
+	if c.NATSURL, err = natsURLs(getenv); err != nil {
 		return c, err
 	}
-	c.NATSURL = natsURL.String()
 	if c.Addr, err = shared.Addr(getenv, "WORKER_ADDR", ":8082"); err != nil {
 		return c, err
 	}
@@ -74,4 +82,26 @@ func Load(getenv shared.Getenv) (Config, error) {
 	}
 	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
 	return c, nil
+}
+
+// NewRedis returns a client of the configured Redis server or cluster.
+func (c Config) NewRedis() redis.UniversalClient {
+	if c.RedisCluster != nil {
+		return redis.NewClusterClient(c.RedisCluster)
+	}
+	return redis.NewClient(c.Redis)
+}
+
+// natsURLs checks NATS_URL, which may name several servers of a cluster
+// separated by commas, each checked as a URL.
+func natsURLs(getenv shared.Getenv) (string, error) {
+	parts := strings.Split(shared.String(getenv, "NATS_URL", shared.DefaultNATSURL), ",")
+	for i, p := range parts {
+		u, err := shared.URL(func(string) string { return strings.TrimSpace(p) }, "NATS_URL", "", "nats", "tls")
+		if err != nil {
+			return "", err
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ","), nil
 }

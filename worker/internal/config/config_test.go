@@ -40,6 +40,8 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"VOTE_STREAM", "my votes"},
 		{"WORKER_BATCH", "0"},
 		{"WORKER_CLAIM_IDLE", "-1s"},
+		{"NATS_URL", "nats://127.0.0.1:4222,nats//x"},
+		{"REDIS_URL", "redis://h1:1?addr=h2:2&bogus=1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -55,9 +57,50 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.key) {
 				t.Errorf("error %q does not name %s", err, tt.key)
 			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q shows the password", err)
+			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q is more than one line", err)
 			}
 		})
+	}
+}
+
+func TestLoadRedisClusterAndNATSServers(t *testing.T) {
+	env := map[string]string{
+		"REDIS_URL": "redis://:pw@127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002",
+		"NATS_URL":  "nats://127.0.0.1:4222, nats://127.0.0.1:4223",
+	}
+	c, err := Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis != nil || c.RedisCluster == nil || len(c.RedisCluster.Addrs) != 3 {
+		t.Errorf("got single %v cluster %+v, want a cluster of 3 seeds", c.Redis, c.RedisCluster)
+	}
+	if want := "nats://127.0.0.1:4222,nats://127.0.0.1:4223"; c.NATSURL != want {
+		t.Errorf("got NATS_URL %q, want %q", c.NATSURL, want)
+	}
+	rdb := c.NewRedis()
+	defer rdb.Close()
+}
+
+func TestLoadErrorsHidePasswords(t *testing.T) {
+	for _, tt := range []struct{ key, value string }{
+		{"REDIS_URL", "redis://:secret@127.0.0.1:6379/notadb"},
+		{"DATABASE_URL", "postgres://u:secret@127.0.0.1:5432/x?sslmode=bogus"},
+		{"NATS_URL", "nats://u:secret@127.0.0.1:99999"},
+		{"REDIS_URL", "redis://:secret@[::1"},
+	} {
+		_, err := Load(func(k string) string {
+			if k == tt.key {
+				return tt.value
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), tt.key) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s=%s: got %v, want an error naming %s without the password", tt.key, tt.value, err, tt.key)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 // Store is the database of record.
 type Store interface {
+	Migrate(ctx context.Context) ([]int64, error)
 	Apply(ctx context.Context, b votedb.Batch) (votedb.Result, error)
 	Recent(ctx context.Context, d time.Duration) ([]tally.Tally, error)
 	Polls(ctx context.Context) ([]votedb.Stored, error)
@@ -92,9 +93,13 @@ func New(logger *slog.Logger, stream *votestream.Stream, store Store, pub Publis
 
 // Run consumes the stream until ctx ends, then finishes the batch in flight
 // (or hands it back when it cannot within the grace period) and returns.
-// It starts by restoring the poll copy and announcing the recent tallies
-// (a previous worker may have died between a commit and its publish).
+// It starts by migrating the schema (waiting for PostgreSQL as long as it
+// takes), restoring the poll copy and announcing the recent tallies (a
+// previous worker may have died between a commit and its publish).
 func (r *Relay) Run(ctx context.Context) error {
+	if err := r.migrate(ctx); err != nil {
+		return nil // ctx ended first
+	}
 	r.restoreCopy(ctx)
 	r.Reannounce(ctx)
 	var (
@@ -299,6 +304,23 @@ func (r *Relay) Reannounce(ctx context.Context) {
 	if len(tallies) > 0 {
 		r.logger.Info("announced recent tallies", "polls", len(tallies))
 	}
+}
+
+// migrate applies the schema's migrations, retrying until PostgreSQL
+// answers or ctx ends.
+func (r *Relay) migrate(ctx context.Context) error {
+	return backoff.Retry(ctx, r.retry, func() error {
+		applied, err := r.store.Migrate(ctx)
+		if len(applied) > 0 {
+			r.logger.Info("schema migrated", "versions", applied)
+		}
+		return err
+	}, func(err error, attempt int) {
+		r.metrics.DBErrors.Inc()
+		if attempt == 1 {
+			r.logger.Warn("migrating the schema failed; retrying", "error", err)
+		}
+	})
 }
 
 // restoreCopy puts the polls Redis lost back into the poll copy from

@@ -24,6 +24,9 @@ var ErrNotConnected = errors.New("tallypub: not connected to NATS")
 
 // Publisher is the worker's NATS connection.
 type Publisher struct {
+	// Reconnects counts reconnections to NATS, for /metrics.
+	Reconnects prometheus.Counter
+
 	nc      *nats.Conn
 	subject string
 	logger  *slog.Logger
@@ -34,14 +37,11 @@ type Publisher struct {
 
 // Connect connects to the NATS servers of url (several separated by
 // commas) in the background, for ever: NATS may not be up yet, and a
-// connection lost is connected again. Reconnections are counted in reg.
-func Connect(url, subject string, logger *slog.Logger, reg prometheus.Registerer) (*Publisher, error) {
+// connection lost is connected again.
+func Connect(url, subject string, logger *slog.Logger) (*Publisher, error) {
 	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "worker_nats_reconnects_total", Help: "Reconnections to NATS."})
-	if err := reg.Register(reconnects); err != nil {
-		return nil, fmt.Errorf("registering NATS metrics: %w", err)
-	}
-	p := &Publisher{subject: subject, logger: logger}
+	p := &Publisher{Reconnects: reconnects, subject: subject, logger: logger}
 	nc, err := nats.Connect(url,
 		nats.Name("worker"),
 		nats.RetryOnFailedConnect(true),

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"livevote/shared/poll"
 	"livevote/shared/tally"
@@ -31,7 +30,7 @@ func TestPublishSubjects(t *testing.T) {
 	if err := sub.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := Connect(url, base, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	p, err := Connect(url, base, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
