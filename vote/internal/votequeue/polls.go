@@ -3,7 +3,6 @@ package votequeue
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -152,10 +151,4 @@ func (q *Queue) Load(ctx context.Context, pollID string) (Copy, error) {
 
 func (q *Queue) keys(pollID string) []string {
 	return []string{ballot.PollKey(q.stream, pollID), q.stream}
-}
-
-// IsUnavailable reports whether err means Redis did not answer (as opposed
-// to a refusal such as ErrNoPoll).
-func IsUnavailable(err error) bool {
-	return err != nil && !errors.Is(err, ErrNoPoll) && !errors.Is(err, ErrPollClosed) && !errors.Is(err, ErrTaken)
 }
