@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -72,6 +73,11 @@ func parseDef(pollID, def string) (poll.Record, error) {
 	labels := make([]string, len(rec.Options))
 	for i, o := range rec.Options {
 		labels[i] = o.Label
+	}
+	// PostgreSQL's text cannot hold a NUL: such a poll would fail its batch
+	// for ever.
+	if strings.ContainsRune(rec.Question+strings.Join(labels, ""), 0) {
+		return rec, fmt.Errorf("%w: a NUL character in the definition", errInvalid)
 	}
 	p, err := poll.New(rec.ID, rec.Question, labels, rec.CreatedAt)
 	if err != nil {

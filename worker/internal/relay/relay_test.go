@@ -349,6 +349,8 @@ func TestRelayDropsInvalidEntries(t *testing.T) {
 		{"op", "explode", "poll", "p1"},
 		{"op", "create", "poll", "p2", "def", "{not json"},
 		{"op", "create", "poll", "p3", "def", `{"id":"p3","question":"?","options":[{"id":"a","label":"only one"}]}`},
+		{"op", "create", "poll", "p4", "def", `{"id":"p4","question":"nul\u0000","options":[{"id":"a","label":"x"},{"id":"b","label":"y"}]}`},
+		{"op", "create", "poll", "p5", "def", `{"id":"p6","question":"?","options":[{"id":"a","label":"x"},{"id":"b","label":"y"}]}`},
 	} {
 		f.xadd(values...)
 	}
@@ -362,8 +364,8 @@ func TestRelayDropsInvalidEntries(t *testing.T) {
 	f.run()
 	f.wantCounts("p1", map[string]int64{"a": 1})
 	f.wantCounts(poll.DefaultID, map[string]int64{"b": 1})
-	if got := testutil.ToFloat64(f.metrics.Invalid); got != 10 {
-		t.Errorf("invalid metric %v, want 10", got)
+	if got := testutil.ToFloat64(f.metrics.Invalid); got != 12 {
+		t.Errorf("invalid metric %v, want 12", got)
 	}
 }
 
