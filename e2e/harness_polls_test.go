@@ -224,9 +224,9 @@ func (v *voter) cookie(p *proc, name string) string {
 	return ""
 }
 
-// pollTally reads /api/polls/{id}/tally of a result server: the status and,
+// readPollTally reads /api/polls/{id}/tally of a result server: the status and,
 // on 200, the tally.
-func pollTally(t testing.TB, result *proc, id string) (int, tally.Tally) {
+func readPollTally(t testing.TB, result *proc, id string) (int, tally.Tally) {
 	t.Helper()
 	code, body, _ := request(t, nil, http.MethodGet, result.url("/api/polls/"+id+"/tally"), "", "")
 	var tl tally.Tally
@@ -245,7 +245,7 @@ func waitPollKnown(t testing.TB, result *proc, id string) tally.Tally {
 	var tl tally.Tally
 	waitFor(t, 15*time.Second, "the result server to know poll "+id, func() bool {
 		var code int
-		code, tl = pollTally(t, result, id)
+		code, tl = readPollTally(t, result, id)
 		return code == http.StatusOK
 	})
 	return tl

@@ -359,6 +359,9 @@ func (e *env) dbCounts() map[string]int64 {
 		}
 		got[v] = n
 	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
 	return got
 }
 
@@ -455,6 +458,9 @@ func (e *env) checkRows(want map[string]string) {
 			e.t.Fatal(err)
 		}
 		got[id] = v
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
 	}
 	compareRows(e.t, "votes", got, want)
 }

@@ -131,7 +131,7 @@ func TestPollsEndToEnd(t *testing.T) {
 	for _, lp := range polls[1:] {
 		msgs, _ := lp.ws.messages()
 		still[lp.id()] = len(msgs)
-		_, tl := pollTally(t, result, lp.id())
+		_, tl := readPollTally(t, result, lp.id())
 		versions[lp.id()] = tl.Version
 	}
 	for i := 0; i < 5; i++ {
@@ -148,14 +148,14 @@ func TestPollsEndToEnd(t *testing.T) {
 			t.Errorf("poll %s's WebSocket got %d messages while only poll %s had votes, want none: %+v",
 				lp.id(), len(msgs)-still[lp.id()], polls[0].id(), msgs[still[lp.id()]:])
 		}
-		if _, tl := pollTally(t, result, lp.id()); tl.Version != versions[lp.id()] || !sameCounts(tl, lp.want()) {
+		if _, tl := readPollTally(t, result, lp.id()); tl.Version != versions[lp.id()] || !sameCounts(tl, lp.want()) {
 			t.Errorf("poll %s moved to %+v while only poll %s had votes", lp.id(), tl, polls[0].id())
 		}
 	}
 
 	// Close the second poll: a new version, state closed, counts final.
 	closing := polls[1]
-	_, before := pollTally(t, result, closing.id())
+	_, before := readPollTally(t, result, closing.id())
 	code, closed, body := manage(t, vote, closing.id(), "close", closing.created.ManageToken)
 	if code != http.StatusOK || closed.ID != closing.id() || closed.State != poll.StateClosed {
 		t.Fatalf("close: got %d %s, want 200 with the poll closed", code, body)
@@ -225,7 +225,7 @@ func TestPollsEndToEnd(t *testing.T) {
 	if got := apiTally(t, result); got.Total != 0 || got.Poll != poll.DefaultID || got.Version != defaultBefore.Version {
 		t.Errorf("/api/tally moved to %+v while only other polls had votes", got)
 	}
-	if code, got := pollTally(t, result, poll.DefaultID); code != http.StatusOK || got.Poll != poll.DefaultID || got.Version != defaultBefore.Version {
+	if code, got := readPollTally(t, result, poll.DefaultID); code != http.StatusOK || got.Poll != poll.DefaultID || got.Version != defaultBefore.Version {
 		t.Errorf("/api/polls/default/tally: got %d %+v, want the tally of /api/tally", code, got)
 	}
 	if tl, ok := defaultWS.last(); !ok || tl.Poll != poll.DefaultID || tl.Total != 0 {
@@ -285,7 +285,7 @@ func (e *env) waitPollAgrees(result *proc, lp *livePoll, nl *natsLog) tally.Tall
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		n, err := e.rdb.XLen(context.Background(), e.stream()).Result()
-		code, api := pollTally(e.t, result, lp.id())
+		code, api := readPollTally(e.t, result, lp.id())
 		ws, _ := lp.ws.last()
 		nt, _ := nl.newest(lp.id())
 		if err == nil && n == 0 && code == http.StatusOK && sameCounts(api, want) && api.State == lp.state &&
@@ -295,8 +295,18 @@ func (e *env) waitPollAgrees(result *proc, lp *livePoll, nl *natsLog) tally.Tall
 			break
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("poll %s not showing %v, %s, everywhere within 15s: stream %d entries (err %v); API %d %+v; WebSocket %+v; NATS %+v",
-				lp.id(), want, lp.state, n, err, code, api, ws, nt)
+			lp.ws.mu.Lock()
+			wsEnd, wsN := lp.ws.closeErr, len(lp.ws.got)
+			lp.ws.mu.Unlock()
+			_, metrics, _ := request(e.t, nil, http.MethodGet, result.url("/metrics"), "", "")
+			var wsMetrics []string
+			for _, l := range strings.Split(string(metrics), "\n") {
+				if strings.HasPrefix(l, "result_websocket") {
+					wsMetrics = append(wsMetrics, l)
+				}
+			}
+			e.t.Fatalf("poll %s not showing %v, %s, everywhere within 15s: stream %d entries (err %v); API %d %+v; WebSocket %+v (%d messages, connection ended: %v); NATS %+v; result metrics %s",
+				lp.id(), want, lp.state, n, err, code, api, ws, wsN, wsEnd, nt, strings.Join(wsMetrics, "; "))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
