@@ -12,6 +12,7 @@
 package hub
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -111,7 +112,9 @@ func (h *Hub) room(id string) *room {
 	r := h.rooms[id]
 	if r == nil {
 		r = &room{clients: make(map[*client]struct{}), used: time.Now()}
-		h.rooms[id] = r
+		// A key of our own: callers' strings may share a buffer that is
+		// reused (Fiber's request values are).
+		h.rooms[strings.Clone(id)] = r
 		h.metrics.Polls.Set(float64(len(h.rooms)))
 	}
 	return r

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,9 @@ func (s *Store) Poll(ctx context.Context, id string) (poll.Poll, error) {
 	if !poll.ValidID(id) {
 		return poll.Poll{}, ErrNotFound
 	}
+	// Our own copy: the id becomes a map key, and callers' strings may
+	// share a buffer that is reused (Fiber's request values are).
+	id = strings.Clone(id)
 	s.mu.Lock()
 	if p, ok := s.cache[id]; ok {
 		s.mu.Unlock()

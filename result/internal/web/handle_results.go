@@ -25,13 +25,14 @@ import (
 const lookupTimeout = 5 * time.Second
 
 // pollID is the :id of the route, or the default poll on the routes of
-// version 1 (/, /api/tally, /ws).
+// version 1 (/, /api/tally, /ws). It is copied: Fiber's strings point into
+// a buffer the next request reuses, and the id may become a map key.
 func pollID(c *fiber.Ctx) string {
 	if id := c.Params("id"); id != "" {
-		return id
+		return strings.Clone(id)
 	}
 	if id := c.Query("poll"); id != "" {
-		return id
+		return strings.Clone(id)
 	}
 	return poll.DefaultID
 }
@@ -81,9 +82,11 @@ type page struct {
 	State   string
 	// Words are the totals' wording for the page script, "%d" for the number.
 	WordsNone, WordsOne, WordsMany string
-	VoteURL, VoteText              string
-	ResultsURL, PresentURL         string
-	CSVURL, QRURL                  string
+	VoteURL, VoteHost, VotePath    string
+	// SizeClass scales the presenter view to the number of options.
+	SizeClass              string
+	ResultsURL, PresentURL string
+	CSVURL, QRURL          string
 }
 
 // T returns the text of key in the page's language.
@@ -128,7 +131,9 @@ func newPage(c *fiber.Ctx, cfg config.Config, p poll.Poll, t tally.Tally) page {
 		WordsOne:   catalog.T(lang, "total.one"),
 		WordsMany:  catalog.T(lang, "total.many"),
 		VoteURL:    vote.String(),
-		VoteText:   vote.Host + vote.Path,
+		VoteHost:   vote.Host,
+		VotePath:   vote.Path,
+		SizeClass:  sizeClass(len(p.Options)),
 		ResultsURL: base,
 		PresentURL: base + "/present",
 		CSVURL:     "/api/polls/" + url.PathEscape(p.ID) + "/results.csv",
@@ -144,6 +149,17 @@ func newPage(c *fiber.Ctx, cfg config.Config, p poll.Poll, t tally.Tally) page {
 		pg.Langs = append(pg.Langs, langLink{Code: l, Name: langNames[l], URL: c.Path() + "?lang=" + l, Current: l == lang})
 	}
 	return pg
+}
+
+// sizeClass sorts polls by how many bars the presenter view must fit.
+func sizeClass(options int) string {
+	switch {
+	case options <= 4:
+		return "opts-few"
+	case options <= 8:
+		return "opts-mid"
+	}
+	return "opts-many"
 }
 
 // render writes the named template as the HTML answer.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -248,7 +249,7 @@ func TestPresenterView(t *testing.T) {
 				t.Fatalf("got %d, want 200", r.code)
 			}
 			for _, w := range []string{"<h1>Which talk next?</h1>", `href="` + tt.wantURL + `"`, `src="/p/talks/qr.png"`,
-				strings.TrimPrefix(strings.TrimPrefix(tt.wantURL, "https://"), "http://") + "</a>", `data-percent="d">0%`, ">4 votes<", "alt=\"QR code"} {
+				strings.Replace(strings.TrimPrefix(strings.TrimPrefix(tt.wantURL, "https://"), "http://"), "/", "<wbr>/", 1) + "</a>", `data-percent="d">0%`, ">4 votes<", "alt=\"QR code"} {
 				if !strings.Contains(r.body, w) {
 					t.Errorf("presenter view lacks %s", w)
 				}
@@ -457,5 +458,23 @@ func TestHealthAndAssets(t *testing.T) {
 		if r.code != tt.code || !strings.Contains(r.body, tt.want) {
 			t.Errorf("GET %s: got %d, want %d containing %q", tt.path, r.code, tt.code, tt.want)
 		}
+	}
+}
+
+// TestHeldPollIDsSurviveLaterRequests: the ids the hub keeps are not
+// overwritten by later requests (Fiber reuses its request buffers).
+func TestHeldPollIDsSurviveLaterRequests(t *testing.T) {
+	s := newServer(t, nil)
+	s.db.add("talks", "Q", []string{"A", "B"}, nil, 1, "")
+	s.db.add("dozen", "Q", twelve, nil, 1, "")
+	for range 3 {
+		for _, path := range []string{"/p/talks", "/api/polls/dozen/tally", "/p/nope", "/p/zzzzz/present", "/api/polls/talks/results.csv"} {
+			s.get(t, path)
+		}
+	}
+	held := s.hub.Held()
+	slices.Sort(held)
+	if want := []string{"default", "dozen", "talks"}; !slices.Equal(held, want) {
+		t.Errorf("hub holds %q, want %q", held, want)
 	}
 }
