@@ -15,6 +15,7 @@ func BenchmarkVoteToWebSocket(b *testing.B) {
 	result := e.start("result")
 	e.start("worker")
 	vote := e.start("vote")
+	result.waitReady()
 	ws := dialSocket(b, result)
 	v := newVoter(b)
 	var lat []time.Duration

@@ -127,9 +127,11 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 		}
 	}
 	// Then a backlog of 20,000 entries (written straight to the stream, as
-	// the vote server would), drained by workers killed a few tens of
-	// milliseconds in: with batches of 50 most kills land mid-batch, which
-	// pending entries left behind show.
+	// the vote server would), drained by workers killed a few milliseconds
+	// after they began to read it (a worker's start-up, migrations and
+	// restores included, takes a varying while, so the kill waits for the
+	// first entries to be taken): with batches of 50 most kills land
+	// mid-batch, which pending entries left behind show.
 	worker.kill()
 	kills++
 	for id, opt := range appendBacklog(t, e, 2000, 20000) {
@@ -137,8 +139,12 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 	}
 	pendingKills := 0
 	for i := 0; i < 6; i++ {
+		before := e.entriesRead()
 		worker = e.start("worker", workerEnv...)
-		time.Sleep(time.Duration(30+rand.IntN(70)) * time.Millisecond)
+		waitFor(t, 20*time.Second, "the worker to take entries from the backlog", func() bool {
+			return e.entriesRead() > before
+		})
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 		worker.kill()
 		kills++
 		if p, err := e.rdb.XPending(context.Background(), e.stream(), "workers").Result(); err == nil && p.Count > 0 {
@@ -168,6 +174,21 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 		o.acked, o.voters(), kills, time.Since(start).Round(time.Millisecond))
 	e.checkRows(o.snapshot(poll.DefaultID))
 	e.checkPollRows(poll.DefaultID, o.snapshot(poll.DefaultID))
+}
+
+// entriesRead is how many entries the workers' consumer group has been
+// given so far (0 before the group exists).
+func (e *env) entriesRead() int64 {
+	groups, err := e.rdb.XInfoGroups(context.Background(), e.stream()).Result()
+	if err != nil {
+		return 0
+	}
+	for _, g := range groups {
+		if g.Name == "workers" {
+			return g.EntriesRead
+		}
+	}
+	return 0
 }
 
 // appendBacklog writes entries votes from voters synthetic voters straight

@@ -99,8 +99,12 @@ func TestChangedVoteCountsOnceWithLastChoice(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	result := e.start("result")
-	e.start("worker")
+	worker := e.start("worker")
 	vote := e.start("vote")
+	// The result server answers /ws once it has read the tally from
+	// PostgreSQL, which needs the worker's migrations (503 until then).
+	result.waitReady()
+	worker.waitReady()
 	ws := dialSocket(t, result)
 
 	const voters = 40
@@ -224,6 +228,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	result := e.start("result")
 	worker := e.start("worker")
 	vote := e.start("vote")
+	result.waitReady()
 	ws := dialSocket(t, result)
 	v := newVoter(t)
 	if code := v.vote(t, vote, "b"); code != http.StatusAccepted {
