@@ -461,8 +461,8 @@ func TestNewPollForm(t *testing.T) {
 		}
 	}
 	resp, body = a.do("POST", "/new?lang=es", formType, "question=Almuerzo&option=Pizza")
-	if !strings.Contains(body, "rellena al menos 2 opciones") {
-		t.Errorf("Spanish error missing:\n%s", body)
+	if resp.StatusCode != 400 || !strings.Contains(body, "rellena al menos 2 opciones") {
+		t.Errorf("Spanish: got %d, want 400 with the error in Spanish:\n%s", resp.StatusCode, body)
 	}
 
 	// Creating leads to the manage page; empty fields are left out.
