@@ -122,6 +122,10 @@ func startSystem(ctx context.Context, o options, progress func(string, ...any)) 
 		case "worker":
 			s.worker = url
 		}
+	}
+	// Ready once all run: the result server needs the schema the worker
+	// migrates, the worker needs nothing of the others.
+	for svc, url := range map[string]string{"result": s.result, "worker": s.worker, "vote": s.vote} {
 		if err := waitReady(ctx, url+"/readyz"); err != nil {
 			s.stop(progress)
 			return nil, fmt.Errorf("%s: %w", svc, err)
