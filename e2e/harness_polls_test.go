@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -208,6 +209,25 @@ func (v *voter) voteForm(t testing.TB, vote *proc, path, option string) (int, []
 		if v.id != "" && id != v.id {
 			t.Errorf("voter id changed from %s to %s", v.id, id)
 		}
+		v.id = id
+	}
+	return code, body
+}
+
+// voteMultipart posts the page's form as multipart/form-data, as a browser
+// does for a form with enctype="multipart/form-data".
+func (v *voter) voteMultipart(t testing.TB, vote *proc, path, option string) (int, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	if err := w.WriteField("vote", option); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := request(t, v.client, http.MethodPost, vote.url(path), w.FormDataContentType(), buf.String())
+	if id := v.cookie(vote, "voter_id"); id != "" {
 		v.id = id
 	}
 	return code, body

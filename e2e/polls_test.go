@@ -118,8 +118,8 @@ func TestPollsEndToEnd(t *testing.T) {
 		e.waitPollAgrees(result, lp, every)
 	}
 	formVoter := newVoter(t)
-	if code, _ := formVoter.voteForm(t, vote, "/p/"+polls[1].id(), "c"); code != http.StatusOK {
-		t.Fatalf("form vote: got %d", code)
+	if code, body := formVoter.voteMultipart(t, vote, "/p/"+polls[1].id(), "c"); code != http.StatusOK || formVoter.id == "" {
+		t.Fatalf("multipart form vote: got %d, want 200 and a voter_id cookie\n%.300s", code, body)
 	}
 	polls[1].last[formVoter.id] = "c"
 
