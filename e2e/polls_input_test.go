@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func TestUnknownPollIs404(t *testing.T) {
 			{vote, "GET", "/p/" + id, "", "", nil},
 			{vote, "POST", "/p/" + id, form, "vote=a", nil},
 			{vote, "GET", "/api/polls/" + id, "", "", nil},
+			{vote, "GET", "/p/" + id + "/manage?token=" + poll.NewManageToken(), "", "", nil},
 			{vote, "POST", "/api/polls/" + id + "/votes", "application/json", `{"vote":"a"}`, nil},
 			{vote, "POST", "/api/polls/" + id + "/close", "", "", []string{"Authorization", "Bearer " + poll.NewManageToken()}},
 			{vote, "POST", "/api/polls/" + id + "/reopen", "", "", []string{"Authorization", "Bearer " + poll.NewManageToken()}},
@@ -179,6 +181,40 @@ func TestPollBadInputRecordsNothing(t *testing.T) {
 			}
 		})
 	}
+	// The manage page: only for the holder of the token.
+	manageURL, err := url.Parse(three.ManageURL)
+	if err != nil {
+		t.Fatalf("manage_url %q: %v", three.ManageURL, err)
+	}
+	q := manageURL.Query()
+	if q.Get("token") != three.ManageToken {
+		t.Logf("manage_url %s does not carry the token as ?token=; the refusals below assume it does", three.ManageURL)
+	}
+	for _, tt := range []struct {
+		name, token string
+		want        int
+	}{
+		{"manage page without the token", "", 403},
+		{"manage page with a wrong token", poll.NewManageToken(), 403},
+		{"manage page with another poll's token", other.ManageToken, 403},
+		{"manage page with the token", three.ManageToken, 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q.Set("token", tt.token)
+			if tt.token == "" {
+				q.Del("token")
+			}
+			manageURL.RawQuery = q.Encode()
+			code, body, _ := request(t, nil, http.MethodGet, vote.url(manageURL.RequestURI()), "", "")
+			if code != tt.want {
+				t.Errorf("GET %s: got %d, want %d", manageURL.Path, code, tt.want)
+			}
+			if shows := strings.Contains(string(body), three.VoteURL); shows != (tt.want == 200) {
+				t.Errorf("GET %s answered %d; shows the vote link: %v, want %v", manageURL.Path, code, shows, tt.want == 200)
+			}
+		})
+	}
+
 	if n, err := e.rdb.XLen(ctx, e.stream()).Result(); err != nil || n != entries {
 		t.Errorf("stream holds %d entries (err %v) after bad input only, want the %d of the two creates", n, err, entries)
 	}
