@@ -26,6 +26,10 @@ run: build ## run the whole system here, dependencies included; Ctrl-C stops it
 test: ## every test (race detector on) against real Redis, PostgreSQL and NATS
 	@scripts/test.sh
 
+.PHONY: screenshots
+screenshots: ## the browser tests only, saving every page's picture in docs/screenshots/
+	@SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots scripts/test.sh -run '^TestBrowser' -v ./e2e/
+
 .PHONY: chaos
 chaos: ## the fault suite at full length: kills and restarts under load (make test runs it short)
 	@scripts/test.sh -run 'TestChaos' -v ./e2e/ -chaos.full

@@ -158,11 +158,18 @@ type browser struct {
 	root context.Context
 }
 
+// browserSlots bounds how many Chromiums the parallel tests run at once:
+// more than two on a two-core machine only makes each of them slow enough
+// to hit its timeouts.
+var browserSlots = make(chan struct{}, 2)
+
 // newBrowser starts Chromium with the flags every browser test uses: no
 // sandbox (tests run as root in CI), no GPU, no QUIC, nothing that calls
 // home, and a fresh profile.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	browserSlots <- struct{}{}
+	t.Cleanup(func() { <-browserSlots })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromePath(t)),
 		chromedp.Headless,

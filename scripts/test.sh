@@ -23,6 +23,20 @@ fi
 CHROME_PATH=${CHROME_PATH:-$(find_chromium || true)}
 export CHROME_PATH
 
+# The browser tests inject axe-core, pinned in e2e/package-lock.json.
+if [ ! -f e2e/node_modules/axe-core/axe.min.js ]; then
+  if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing npm for axe-core" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >&2
+  fi
+  if command -v npm >/dev/null; then
+    npm ci --prefix e2e --no-audit --no-fund >&2
+  else
+    echo "[test] npm not found: the browser tests will fail. Install it (apt-get install npm), then npm ci --prefix e2e." >&2
+  fi
+fi
+
 started=$(scripts/services.sh up)
 cleanup() {
   # shellcheck disable=SC2086
