@@ -134,11 +134,39 @@ func readManagePage(t *testing.T, ctx context.Context, s *system) manageLinks {
 	return m
 }
 
+// keyboardVote presses Tab until a vote button that is not the voter's
+// current choice has the focus, checks that the focus is visible, presses
+// Enter, and returns the option voted for.
+func keyboardVote(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatalf("40 presses of Tab never reached a vote button; focus is on %s", evalJS[string](t, ctx, `document.activeElement.outerHTML.slice(0, 120)`))
+		}
+		if err := chromedp.Do(ctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatal(err)
+		}
+		if evalJS[bool](t, ctx, `document.activeElement.matches('button[name="vote"]') && !__e2e.marked(document.activeElement)`) {
+			break
+		}
+	}
+	// A visible focus: an outline or a ring (box-shadow) while focused.
+	if !evalJS[bool](t, ctx, `(() => { const s = getComputedStyle(document.activeElement); return (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== "none"; })()`) {
+		t.Error("a vote button focused with the keyboard shows no outline or focus ring")
+	}
+	choice := evalJS[string](t, ctx, `document.activeElement.value`)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	return choice
+}
+
 // TestBrowserPollLifecycle is issue 7's story in Chromium with JavaScript:
 // create a poll on /new, find its QR code on the manage page and decode it
 // to the vote link, vote in a second tab, watch the presenter view in a
-// third tab move without reload, then close the poll from the manage page
-// and see every open page show it closed with the final numbers.
+// third tab move without reload, change the vote with the keyboard, then
+// close the poll from the manage page and see every open page show it
+// closed with the final numbers, and reopen it.
 func TestBrowserPollLifecycle(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
@@ -232,6 +260,18 @@ func TestBrowserPollLifecycle(t *testing.T) {
 	waitJS(t, present, `__e2e.barsSignature() !== `+jsonString(bars), "a bar of the presenter view to move")
 	checkNotReloaded(t, present, "presenter view")
 	checkNotReloaded(t, voter, "vote page")
+	if n := evalJS[int](t, voter, `document.querySelectorAll('[aria-live="polite"], [role="status"]').length`); n == 0 {
+		t.Error(`vote page: no aria-live="polite" (or role=status) region; want the live numbers announced politely`)
+	}
+
+	// Change of mind with the keyboard alone: Tab to another option, see
+	// where the focus is, press Enter.
+	choice := keyboardVote(t, voter)
+	waitJS(t, voter, `__e2e.marked(document.querySelector('button[name="vote"][value="`+choice+`"]')) &&
+		__e2e.voteButtons().filter(__e2e.marked).length === 1`, "option "+choice+" marked after voting with the keyboard")
+	waitJS(t, present, `/(^|\D)1 vote\b/.test(document.body.innerText) && __e2e.barsSignature() !== `+jsonString(bars),
+		"the presenter view to follow the changed vote")
+	s.waitTally(t, links.pollID, "the changed vote", func(tl pollTally) bool { return tl.Total == 1 && tl.Counts[choice] == 1 })
 
 	// Close from the manage page.
 	installFinders(t, manage)
@@ -257,9 +297,29 @@ func TestBrowserPollLifecycle(t *testing.T) {
 		t.Errorf("a vote after the close: got %d %s, want 409", code, body)
 	}
 	tl := s.waitTally(t, links.pollID, "the closed tally", func(tl pollTally) bool { return tl.State == "closed" })
-	if tl.Total != 1 || tl.Counts["c"] != 1 {
-		t.Errorf("final tally: got %+v, want one vote for c", tl)
+	if tl.Total != 1 || tl.Counts[choice] != 1 {
+		t.Errorf("final tally: got %+v, want one vote for %s", tl, choice)
 	}
+
+	// Reopen from the manage page: votes are taken again.
+	installFinders(t, manage)
+	evalJS[bool](t, manage, `__e2e.mark(__e2e.button(/reopen|reabrir/i), "reopen")`)
+	if err := chromedp.Do(manage, chromedp.Click(chromedp.CSS(`[data-e2e="reopen"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, manage, `document.readyState === "complete" && (window.__e2e || eval(`+jsonString(findJS)+`)) && !!__e2e.button(/^\s*close\b|\bclose (the )?poll|cerrar/i)`,
+		"the manage page to offer close again after reopen")
+	waitJS(t, present, `!/closed/i.test(document.body.innerText)`, "the presenter view to show the poll open again")
+	checkNotReloaded(t, present, "presenter view")
+	if code, body := s.apiVote(t, links.pollID, "b"); code != http.StatusAccepted {
+		t.Errorf("a vote after reopening: got %d %s, want 202", code, body)
+	}
+	navigate(t, voter, links.vote)
+	installFinders(t, voter)
+	if n := evalJS[int](t, voter, `__e2e.enabledVoteButtons().length`); n != len(options) {
+		t.Errorf("the vote page after reopening: got %d vote buttons, want %d", n, len(options))
+	}
+	waitJS(t, present, `/(^|\D)2 votes\b/.test(document.body.innerText)`, `"2 votes" on the presenter view after reopening`)
 }
 
 // TestBrowserNoJavaScript creates a poll and votes with JavaScript
