@@ -475,7 +475,8 @@ type axeViolation struct {
 
 // runAxe injects axe-core into the page through the DevTools protocol
 // (which a Content-Security-Policy does not block, unlike a <script> tag)
-// and returns the violations whose impact is serious or critical.
+// and returns the violations whose impact is serious or critical; the
+// others (moderate, minor) are logged.
 func runAxe(t *testing.T, ctx context.Context) []axeViolation {
 	t.Helper()
 	src, err := axeScript()
@@ -494,11 +495,16 @@ func runAxe(t *testing.T, ctx context.Context) []axeViolation {
 	if err := json.Unmarshal(raw, &all); err != nil {
 		t.Fatalf("axe-core's answer: %v", err)
 	}
-	var bad []axeViolation
+	var bad, other []axeViolation
 	for _, v := range all {
 		if v.Impact == "serious" || v.Impact == "critical" {
 			bad = append(bad, v)
+		} else {
+			other = append(other, v)
 		}
+	}
+	if len(other) > 0 {
+		t.Logf("axe-core on %s, below serious:%s", evalJS[string](t, ctx, `location.href`), formatViolations(other))
 	}
 	return bad
 }
