@@ -273,7 +273,12 @@ func TestBrowserPollLifecycle(t *testing.T) {
 		"the presenter view to follow the changed vote")
 	s.waitTally(t, links.pollID, "the changed vote", func(tl pollTally) bool { return tl.Total == 1 && tl.Counts[choice] == 1 })
 
-	// Close from the manage page.
+	// Close from the manage page. Neither page may say "closed" before.
+	for name, c := range map[string]context.Context{"vote page": voter, "presenter view": present} {
+		if txt := pageText(t, c); regexp.MustCompile(`(?i)closed`).MatchString(txt) {
+			t.Fatalf("the %s says closed while the poll is open:\n%s", name, txt)
+		}
+	}
 	installFinders(t, manage)
 	if !evalJS[bool](t, manage, `__e2e.mark(__e2e.button(/^\s*close\b|\bclose (the )?poll|cerrar/i), "close")`) {
 		t.Fatalf("manage page: no close button; page text:\n%s", pageText(t, manage))
@@ -281,7 +286,7 @@ func TestBrowserPollLifecycle(t *testing.T) {
 	if err := chromedp.Do(manage, chromedp.Click(chromedp.CSS(`[data-e2e="close"]`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, manage, `document.readyState === "complete" && (window.__e2e || eval(`+jsonString(findJS)+`)) && !!__e2e.button(/reopen|reabrir/i)`,
+	waitJS(t, manage, `document.readyState === "complete" && (window.__e2e || `+findJS+`) && !!__e2e.button(/reopen|reabrir/i)`,
 		"the manage page to offer reopen after close")
 
 	// Every open page shows it closed, with the final numbers.
@@ -307,7 +312,7 @@ func TestBrowserPollLifecycle(t *testing.T) {
 	if err := chromedp.Do(manage, chromedp.Click(chromedp.CSS(`[data-e2e="reopen"]`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, manage, `document.readyState === "complete" && (window.__e2e || eval(`+jsonString(findJS)+`)) && !!__e2e.button(/^\s*close\b|\bclose (the )?poll|cerrar/i)`,
+	waitJS(t, manage, `document.readyState === "complete" && (window.__e2e || `+findJS+`) && !!__e2e.button(/^\s*close\b|\bclose (the )?poll|cerrar/i)`,
 		"the manage page to offer close again after reopen")
 	waitJS(t, present, `!/closed/i.test(document.body.innerText)`, "the presenter view to show the poll open again")
 	checkNotReloaded(t, present, "presenter view")
