@@ -152,7 +152,7 @@ func TestBrowserAccessibility(t *testing.T) {
 			// English as the browser's language; Spanish through the switch's
 			// ?lang=es. Each in its own cookie jar, so the switch's cookie
 			// stays in its language.
-			ctx := b.tab(tabOptions{ownCookies: true, acceptLanguage: "en-US,en;q=0.9"}, 120*time.Second)
+			ctx := b.tab(tabOptions{ownCookies: true, acceptLanguage: "en-US,en;q=0.9"}, 180*time.Second)
 			for _, width := range []int64{360, 1280} {
 				if err := chromedp.Do(ctx, viewport(width, 800)); err != nil {
 					t.Fatal(err)

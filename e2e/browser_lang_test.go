@@ -48,8 +48,8 @@ func TestBrowserLanguage(t *testing.T) {
 		{"results page", p.ResultsURL},
 		{"presenter view", s.result.url("/p/" + p.ID + "/present")},
 	}
-	en := b.tab(tabOptions{ownCookies: true, acceptLanguage: "en-GB,en;q=0.9"}, 60*time.Second)
-	es := b.tab(tabOptions{ownCookies: true, acceptLanguage: "es-ES,es;q=0.9,en;q=0.5"}, 60*time.Second)
+	en := b.tab(tabOptions{ownCookies: true, acceptLanguage: "en-GB,en;q=0.9"}, 90*time.Second)
+	es := b.tab(tabOptions{ownCookies: true, acceptLanguage: "es-ES,es;q=0.9,en;q=0.5"}, 90*time.Second)
 	for _, pg := range pages {
 		navigate(t, en, pg.url)
 		navigate(t, es, pg.url)

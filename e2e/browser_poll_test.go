@@ -175,7 +175,7 @@ func TestBrowserPollLifecycle(t *testing.T) {
 	options := []string{"Go generics", "Fiber in production", "Redis streams", "Postgres tricks"}
 
 	// Tab 1: /new, then the manage page.
-	manage := b.tab(tabOptions{width: 1280}, 60*time.Second)
+	manage := b.tab(tabOptions{width: 1280}, 90*time.Second)
 	navigate(t, manage, s.vote.url("/new"))
 	added := fillNewPoll(t, manage, question, options)
 	if added == 0 {
@@ -215,7 +215,7 @@ func TestBrowserPollLifecycle(t *testing.T) {
 
 	// Tab 3 first, so that it is watching when the vote lands: the
 	// presenter view at projector size.
-	present := b.tab(tabOptions{width: 1920, height: 1080}, 60*time.Second)
+	present := b.tab(tabOptions{width: 1920, height: 1080}, 90*time.Second)
 	navigate(t, present, links.present)
 	installFinders(t, present)
 	if txt := pageText(t, present); !strings.Contains(txt, question) || !strings.Contains(txt, "No votes yet") {
@@ -237,7 +237,7 @@ func TestBrowserPollLifecycle(t *testing.T) {
 	markNotReloaded(t, present)
 
 	// Tab 2: the vote link, as a phone that scanned the code.
-	voter := b.tab(tabOptions{width: 360}, 60*time.Second)
+	voter := b.tab(tabOptions{width: 360}, 90*time.Second)
 	navigate(t, voter, qr)
 	installFinders(t, voter)
 	if txt := pageText(t, voter); !strings.Contains(txt, question) {
@@ -337,7 +337,7 @@ func TestBrowserNoJavaScript(t *testing.T) {
 	question := "¿Pizza o pasta, o algo más?"
 	options := []string{"Pizza", "Pasta", "Paella", "Tacos"}
 
-	tab := b.tab(tabOptions{noScript: true, width: 360}, 60*time.Second)
+	tab := b.tab(tabOptions{noScript: true, width: 360}, 90*time.Second)
 	// The tab itself: a page's own script must not run in it.
 	navigate(t, tab, `data:text/html,<!DOCTYPE html><title>off</title><script>document.title = "on"</script>`)
 	if title := evalJS[string](t, tab, `document.title`); title != "off" {
