@@ -216,6 +216,22 @@ func TestBrowserAccessibility(t *testing.T) {
 			}
 		}
 		shots.take(t, ctx, "present-1920.png")
+
+		// The most options a poll can have, with long labels, still fit.
+		labels := make([]string, 12)
+		for i := range labels {
+			labels[i] = fmt.Sprintf("Choice %d, a label long enough to wrap on a phone", i+1)
+		}
+		many := site.s.createPoll(t, "Twelve options: which one would you pick for the next meetup, and why not all of them?", labels...)
+		navigate(t, ctx, site.s.result.url("/p/"+many.ID+"/present"))
+		settle(t, ctx)
+		if h := evalJS[int](t, ctx, `document.documentElement.scrollHeight`); h > 1080 {
+			t.Errorf("presenter view of 12 options at 1920×1080 is %d px tall: it does not fit the projected screen", h)
+		}
+		if vs := runAxe(t, ctx); len(vs) > 0 {
+			t.Errorf("presenter view of 12 options: axe-core finds serious or critical violations:%s", formatViolations(vs))
+		}
+		shots.take(t, ctx, "present-12-1920.png")
 	})
 	t.Cleanup(func() { t.Logf("screenshots in %s: %s", shots.dir, strings.Join(shots.names(), " ")) })
 }
