@@ -217,6 +217,19 @@ func TestVoteRefusedWhileRedisIsDown(t *testing.T) {
 	if code := newVoter(t).vote(t, vote, "a"); code != http.StatusServiceUnavailable {
 		t.Errorf("vote answered %d, want 503", code)
 	}
+	// The poll routes too: creating, voting in a poll and closing all need
+	// Redis, and say so.
+	for _, r := range []struct{ name, path, ctype, body string }{
+		{"create", "/api/polls", "application/json", createBody("Up?", []string{"Yes", "No"})},
+		{"vote in a poll", "/api/polls/somepoll/votes", "application/json", `{"vote":"a"}`},
+		{"vote in the default poll", "/api/polls/default/votes", "application/json", `{"vote":"a"}`},
+		{"form vote", "/p/default", "application/x-www-form-urlencoded", "vote=a"},
+	} {
+		code, body, _ := request(t, nil, http.MethodPost, vote.url(r.path), r.ctype, r.body)
+		if code != http.StatusServiceUnavailable || strings.TrimSpace(string(body)) == "" {
+			t.Errorf("%s while Redis is down: got %d %.200s, want 503 with a message", r.name, code, body)
+		}
+	}
 }
 
 // TestSIGTERMStopsCleanly stops each service with SIGTERM while it works:
