@@ -61,12 +61,15 @@ func pollDefs(t testing.TB) map[string]pollDef {
 }
 
 // request sends method path with body and headers (key, value pairs) and
-// returns the status and the body read.
+// returns the status and the body read. A request that gets no answer is
+// an error of the test and status 0; not fatal, so that goroutines may
+// call it.
 func request(t testing.TB, client *http.Client, method, target, contentType, body string, headers ...string) (int, []byte, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, target, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("%s %s: %v", method, target, err)
+		return 0, []byte(err.Error()), nil
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -79,7 +82,8 @@ func request(t testing.TB, client *http.Client, method, target, contentType, bod
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
+		t.Errorf("%s %s: %v", method, target, err)
+		return 0, []byte(err.Error()), nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -185,7 +189,8 @@ func (v *voter) votePoll(t testing.TB, vote *proc, pollID, option string) (int, 
 			Vote    string `json:"vote"`
 		}
 		if err := json.Unmarshal(body, &a); err != nil {
-			t.Fatalf("vote answered %s: %v", body, err)
+			t.Errorf("vote answered %s: %v", body, err)
+			return 0, body
 		}
 		if a.Poll != pollID || a.Vote != option || a.VoterID == "" {
 			t.Errorf("vote answered %s, want poll %q, vote %q and a voter_id", body, pollID, option)
