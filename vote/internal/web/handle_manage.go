@@ -16,6 +16,8 @@ type managePage struct {
 	Token      string
 	Action     string
 	VoteURL    string
+	VoteHost   string // the vote link's scheme and host, shown before a line break
+	VotePath   string // and its path, so a phone breaks the link there
 	QRURL      string
 	ResultsURL string
 	PresentURL string
@@ -52,6 +54,8 @@ func handleManagePage(d *deps) fiber.Handler {
 			Token:      token,
 			Action:     "/p/" + rec.ID + "/manage",
 			VoteURL:    voteURL(c, rec.ID),
+			VoteHost:   c.BaseURL(),
+			VotePath:   "/p/" + rec.ID,
 			QRURL:      "/p/" + rec.ID + "/qr.svg",
 			ResultsURL: resultsURL(base, rec.ID),
 			PresentURL: base + "/p/" + rec.ID + "/present",

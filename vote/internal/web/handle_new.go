@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -17,7 +16,9 @@ type newPage struct {
 	layout
 	Question    string
 	Options     []string
-	Errors      []string
+	Errors      []formError       // the summary above the form, each linked to its field
+	FieldErrors map[string]string // a field's own words, by its id
+	Focus       string            // the field to focus (the one "add option" made)
 	CanAdd      bool
 	NeedToken   bool
 	Max         int
@@ -25,24 +26,49 @@ type newPage struct {
 	MaxLabel    int
 }
 
-func (d *deps) newPage(c *fiber.Ctx, status int, lg, question string, options, errs []string) error {
-	return d.page(c, status, "new", newPage{
+// newPage renders the form with what was typed, the errors errs and the
+// focus on the field focus ("" for none).
+func (d *deps) newPage(c *fiber.Ctx, status int, lg, question string, options []string, errs []formError, focus string) error {
+	data := newPage{
+		Focus:       focus,
 		layout:      d.newLayout(c, lg, catalog.T(lg, "new.title"), "/static/new.js"),
 		Question:    question,
 		Options:     options,
-		Errors:      errs,
 		CanAdd:      len(options) < poll.MaxOptions,
 		NeedToken:   d.cfg.CreateToken != "",
 		Max:         poll.MaxOptions,
 		MaxQuestion: poll.MaxQuestion,
 		MaxLabel:    poll.MaxLabel,
-	})
+	}
+	// Only fields the page shows can be pointed at: a post with more
+	// options than the form offers gets its words without a link.
+	shown := map[string]bool{"question": true, "token": data.NeedToken}
+	for i := range options {
+		shown[optionField(i)] = true
+	}
+	for _, e := range errs {
+		if !shown[e.Field] {
+			e.Field, e.Own = "", ""
+		}
+		if e.Field != "" && e.Own != "" {
+			if data.FieldErrors == nil {
+				data.FieldErrors = map[string]string{}
+			}
+			if _, ok := data.FieldErrors[e.Field]; !ok {
+				data.FieldErrors[e.Field] = e.Own
+			}
+		}
+		if e.Text != "" {
+			data.Errors = append(data.Errors, e)
+		}
+	}
+	return d.page(c, status, "new", data)
 }
 
 // handleNewPage shows the form that creates a poll.
 func handleNewPage(d *deps) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		return d.newPage(c, fiber.StatusOK, lang(c), "", make([]string, newFields), nil)
+		return d.newPage(c, fiber.StatusOK, lang(c), "", make([]string, newFields), nil, "")
 	}
 }
 
@@ -66,74 +92,45 @@ func handleNewPoll(d *deps) fiber.Handler {
 			typed = typed[:poll.MaxOptions]
 		}
 		if first(fields, "add") != "" {
-			return d.newPage(c, fiber.StatusOK, lg, question, append(typed, ""), nil)
+			// Without JavaScript the new field gets the focus after the
+			// round trip, as the script gives it in the page.
+			if len(typed) >= poll.MaxOptions {
+				return d.newPage(c, fiber.StatusOK, lg, question, typed, nil, "")
+			}
+			return d.newPage(c, fiber.StatusOK, lg, question, append(typed, ""), nil, optionField(len(typed)))
 		}
 		shown := typed
 		if len(shown) < poll.MinOptions {
 			shown = append(shown, make([]string, poll.MinOptions-len(shown))...)
 		}
 		if !d.createAllowed(c, first(fields, "token")) {
-			return d.newPage(c, fiber.StatusUnauthorized, lg, question, shown, []string{catalog.T(lg, "new.e.token")})
+			return d.newPage(c, fiber.StatusUnauthorized, lg, question, shown,
+				[]formError{{"token", catalog.T(lg, "new.e.token"), catalog.T(lg, "new.f.token")}}, "")
 		}
 		// Empty fields are left out: a form shows more than people fill.
+		// labelField[k] is the form field label k came from, so that
+		// errors name the field a person sees.
 		var labels []string
-		for _, o := range fields["option"] {
+		var labelField []int
+		for i, o := range fields["option"] {
 			if strings.TrimSpace(o) != "" {
 				labels = append(labels, o)
+				labelField = append(labelField, i)
 			}
 		}
-		if msg := definitionError(lg, question, fields["option"]); msg != "" {
-			return d.newPage(c, fiber.StatusBadRequest, lg, question, shown, []string{msg})
+		if errs := checkDefinition(lg, question, fields["option"]); len(errs) > 0 {
+			return d.newPage(c, fiber.StatusBadRequest, lg, question, shown, errs, "")
 		}
 		ctx, cancel := redisContext(c)
 		defer cancel()
 		rec, token, err := d.createPoll(ctx, question, labels)
 		switch {
 		case errors.Is(err, poll.ErrInvalid):
-			return d.newPage(c, fiber.StatusBadRequest, lg, question, shown, []string{invalidText(err)})
+			return d.newPage(c, fiber.StatusBadRequest, lg, question, shown, invalidErrors(lg, err, labelField), "")
 		case err != nil:
 			d.logger.Warn("poll not created", "error", err)
-			return d.newPage(c, fiber.StatusServiceUnavailable, lg, question, shown, []string{catalog.T(lg, "new.e.down")})
+			return d.newPage(c, fiber.StatusServiceUnavailable, lg, question, shown, []formError{{Text: catalog.T(lg, "new.e.down")}}, "")
 		}
 		return c.Redirect(manageURL("", rec.ID, token), fiber.StatusSeeOther)
 	}
-}
-
-// definitionError says in lg what is wrong with a definition typed in the
-// form (empty option fields left out, the others named by their field's
-// number), following poll.New's rules (which stay the judge), or "".
-func definitionError(lg, question string, typed []string) string {
-	switch n := utf8.RuneCountInString(strings.TrimSpace(question)); {
-	case n == 0:
-		return catalog.T(lg, "new.e.qempty")
-	case n > poll.MaxQuestion:
-		return catalog.T(lg, "new.e.qlong", n)
-	}
-	filled := 0
-	for _, l := range typed {
-		if strings.TrimSpace(l) != "" {
-			filled++
-		}
-	}
-	switch {
-	case filled < poll.MinOptions:
-		return catalog.T(lg, "new.e.few")
-	case filled > poll.MaxOptions:
-		return catalog.T(lg, "new.e.many")
-	}
-	seen := map[string]int{}
-	for i, l := range typed {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
-		}
-		if n := utf8.RuneCountInString(l); n > poll.MaxLabel {
-			return catalog.T(lg, "new.e.long", i+1, n)
-		}
-		if j, ok := seen[strings.ToLower(l)]; ok {
-			return catalog.T(lg, "new.e.dup", j+1, i+1)
-		}
-		seen[strings.ToLower(l)] = i
-	}
-	return ""
 }
