@@ -61,9 +61,20 @@
     });
   }
 
+  function enterInField(ev) {
+    var el = ev.target;
+    return ev.key === "Enter" && !ev.isComposing && el.tagName === "INPUT" && el.type !== "submit";
+  }
+
+  // Some browsers (and tools that drive them) submit on keypress even
+  // after the keydown was handled: that press must not reach "add" too.
+  form.addEventListener("keypress", function (ev) {
+    if (enterInField(ev)) { ev.preventDefault(); }
+  });
+
   form.addEventListener("keydown", function (ev) {
     var el = ev.target;
-    if (ev.key !== "Enter" || ev.isComposing || el.tagName !== "INPUT" || el.type === "submit") { return; }
+    if (!enterInField(ev)) { return; }
     ev.preventDefault();
     if (el.name === "question") {
       optionInputs()[0].focus();
