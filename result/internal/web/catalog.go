@@ -6,6 +6,10 @@ import "livevote/shared/i18n"
 // Spanish. Totals use "%d" for the number, here and in the data-words-*
 // attributes the page script reads.
 var catalog = i18n.Catalog{
+	"site.name":          {i18n.English: "Live vote", i18n.Spanish: "Votación en vivo"},
+	"site.new":           {i18n.English: "New poll", i18n.Spanish: "Nueva encuesta"},
+	"results.final":      {i18n.English: "Final results", i18n.Spanish: "Resultados finales"},
+	"link.see":           {i18n.English: "See the poll", i18n.Spanish: "Ver la encuesta"},
 	"results.title":      {i18n.English: "Results", i18n.Spanish: "Resultados"},
 	"present.title":      {i18n.English: "Presenter view", i18n.Spanish: "Vista de presentación"},
 	"total.none":         {i18n.English: "No votes yet", i18n.Spanish: "Aún no hay votos"},

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -71,10 +72,37 @@ type langLink struct {
 	Current         bool
 }
 
+// siteChrome is what every page's header shows: the language switch and
+// the links to the vote server, where polls are made.
+type siteChrome struct {
+	Lang  string
+	Langs []langLink
+	// HomeURL and NewURL are the vote server's home and new-poll pages.
+	HomeURL, NewURL string
+}
+
+// T returns the text of key in the page's language.
+func (s siteChrome) T(key string, args ...any) string { return catalog.T(s.Lang, key, args...) }
+
+// newChrome builds the header of a page answering c.
+func newChrome(c *fiber.Ctx, cfg config.Config) siteChrome {
+	lang := fiberops.Lang(c)
+	home := fiberops.PeerURL(c, cfg.VoteURL, config.VotePort)
+	home.RawQuery, home.Fragment = "", ""
+	base := strings.TrimRight(home.Path, "/")
+	home.Path = base + "/"
+	newPoll := *home
+	newPoll.Path = base + "/new"
+	sc := siteChrome{Lang: lang, HomeURL: home.String(), NewURL: newPoll.String()}
+	for _, l := range i18n.Languages {
+		sc.Langs = append(sc.Langs, langLink{Code: l, Name: langNames[l], URL: c.Path() + "?lang=" + l, Current: l == lang})
+	}
+	return sc
+}
+
 // page is what the templates render.
 type page struct {
-	Lang    string
-	Langs   []langLink
+	siteChrome
 	Poll    poll.Poll
 	Options []pageOption
 	Total   string
@@ -88,9 +116,6 @@ type page struct {
 	ResultsURL, PresentURL string
 	CSVURL, QRURL          string
 }
-
-// T returns the text of key in the page's language.
-func (p page) T(key string, args ...any) string { return catalog.T(p.Lang, key, args...) }
 
 // Closed reports whether the tally shown is of a closed poll.
 func (p page) Closed() bool { return p.State == poll.StateClosed }
@@ -117,7 +142,8 @@ func voteURL(c *fiber.Ctx, cfg config.Config, id string) *url.URL {
 
 // newPage builds what the templates need for poll p at tally t.
 func newPage(c *fiber.Ctx, cfg config.Config, p poll.Poll, t tally.Tally) page {
-	lang := fiberops.Lang(c)
+	sc := newChrome(c, cfg)
+	lang := sc.Lang
 	pct := t.Percentages(t.Options())
 	byID := make(map[string]int, len(pct))
 	for i, o := range t.Options() {
@@ -126,14 +152,14 @@ func newPage(c *fiber.Ctx, cfg config.Config, p poll.Poll, t tally.Tally) page {
 	vote := voteURL(c, cfg, p.ID)
 	base := "/p/" + url.PathEscape(p.ID)
 	pg := page{
-		Lang: lang, Poll: p, Total: totalText(lang, t.Total), Version: t.Version, State: t.State,
+		siteChrome: sc, Poll: p, Total: totalText(lang, t.Total), Version: t.Version, State: t.State,
 		WordsNone:  catalog.T(lang, "total.none"),
 		WordsOne:   catalog.T(lang, "total.one"),
 		WordsMany:  catalog.T(lang, "total.many"),
 		VoteURL:    vote.String(),
 		VoteHost:   vote.Host,
 		VotePath:   vote.Path,
-		SizeClass:  sizeClass(len(p.Options)),
+		SizeClass:  sizeClass(len(p.Options), p.Question),
 		ResultsURL: base,
 		PresentURL: base + "/present",
 		CSVURL:     "/api/polls/" + url.PathEscape(p.ID) + "/results.csv",
@@ -145,21 +171,27 @@ func newPage(c *fiber.Ctx, cfg config.Config, p poll.Poll, t tally.Tally) page {
 	for _, o := range p.Options {
 		pg.Options = append(pg.Options, pageOption{ID: o.ID, Label: o.Label, Percent: byID[o.ID], Count: t.Counts[o.ID]})
 	}
-	for _, l := range i18n.Languages {
-		pg.Langs = append(pg.Langs, langLink{Code: l, Name: langNames[l], URL: c.Path() + "?lang=" + l, Current: l == lang})
-	}
 	return pg
 }
 
-// sizeClass sorts polls by how many bars the presenter view must fit.
-func sizeClass(options int) string {
+// longQuestion is the length (in characters) from which the presenter
+// view sets a question in smaller type, so that it leaves room for the bars.
+const longQuestion = 100
+
+// sizeClass sorts polls by how much the presenter view must fit: how many
+// bars (one column up to four, two from five) and how long the question.
+func sizeClass(options int, question string) string {
+	class := "opts-many"
 	switch {
 	case options <= 4:
-		return "opts-few"
+		class = "opts-few"
 	case options <= 8:
-		return "opts-mid"
+		class = "opts-mid"
 	}
-	return "opts-many"
+	if utf8.RuneCountInString(question) > longQuestion {
+		class += " q-long"
+	}
+	return class
 }
 
 // render writes the named template as the HTML answer.
@@ -176,11 +208,7 @@ func (s *server) render(c *fiber.Ctx, status int, name string, data any) error {
 // renderError answers the 404 page for an unknown poll, else the 503 page
 // (the database is down or not migrated yet).
 func (s *server) renderError(c *fiber.Ctx, err error) error {
-	lang := fiberops.Lang(c)
-	data := page{Lang: lang}
-	for _, l := range i18n.Languages {
-		data.Langs = append(data.Langs, langLink{Code: l, Name: langNames[l], URL: c.Path() + "?lang=" + l, Current: l == lang})
-	}
+	data := newChrome(c, s.cfg)
 	if isNotFound(err) {
 		return s.render(c, fiber.StatusNotFound, "notfound.html", data)
 	}

@@ -478,3 +478,63 @@ func TestHeldPollIDsSurviveLaterRequests(t *testing.T) {
 		t.Errorf("hub holds %q, want %q", held, want)
 	}
 }
+
+func TestSiteHeaderAndClosedPage(t *testing.T) {
+	tests := []struct {
+		name, path string
+		env        map[string]string
+		want, not  []string
+	}{
+		{"header links to the vote server on this host", "/p/open", nil,
+			[]string{`class="brand" href="http://example.com:8080/"`, `href="http://example.com:8080/new">New poll<`, ">Live vote<"}, nil},
+		{"header links to VOTE_URL", "/p/open?lang=es", map[string]string{"VOTE_URL": "https://vote.example.org/base/"},
+			[]string{`href="https://vote.example.org/base/"`, `href="https://vote.example.org/base/new">Nueva encuesta<`, ">Votación en vivo<"}, nil},
+		{"open poll: vote button, live marker", "/p/open", nil,
+			[]string{`data-poll-state="open"`, `class="when-open"><a class="button" href="http://example.com:8080/p/open">Vote<`, `class="live when-open"`}, nil},
+		{"closed poll: final results, see the poll", "/p/shut", nil,
+			[]string{`data-poll-state="closed"`, ">Final results<", `class="when-closed"><a href="http://example.com:8080/p/shut">See the poll<`}, nil},
+		{"presenter view has no site header", "/p/open/present", nil,
+			[]string{`class="live when-open"`, ">See the poll<"}, []string{`class="top"`, ">New poll<"}},
+		{"not found page has the header", "/p/nope", nil, []string{`href="http://example.com:8080/new">New poll<`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServer(t, tt.env)
+			s.db.add("open", "Open?", []string{"Yes", "No"}, []int64{1, 0}, 1, "")
+			s.db.add("shut", "Shut?", []string{"Yes", "No"}, []int64{1, 0}, 2, "closed")
+			r := s.get(t, tt.path)
+			for _, w := range tt.want {
+				if !strings.Contains(r.body, w) {
+					t.Errorf("got %d, page lacks %s", r.code, w)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(r.body, w) {
+					t.Errorf("page has %s, want none", w)
+				}
+			}
+			checkStrictPage(t, r.body)
+		})
+	}
+}
+
+func TestSizeClass(t *testing.T) {
+	long := strings.Repeat("é", longQuestion+1)
+	tests := []struct {
+		options  int
+		question string
+		want     string
+	}{
+		{2, "Short?", "opts-few"},
+		{4, strings.Repeat("é", longQuestion), "opts-few"},
+		{5, "Short?", "opts-mid"},
+		{8, long, "opts-mid q-long"},
+		{9, "Short?", "opts-many"},
+		{12, long, "opts-many q-long"},
+	}
+	for _, tt := range tests {
+		if got := sizeClass(tt.options, tt.question); got != tt.want {
+			t.Errorf("sizeClass(%d, %d characters): got %q, want %q", tt.options, len([]rune(tt.question)), got, tt.want)
+		}
+	}
+}
