@@ -7,6 +7,7 @@ package pollcopy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -99,6 +100,40 @@ func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) 
 		}
 	}
 	return n, nil
+}
+
+// Definitions reads the definition (the poll.Record JSON) of each poll of
+// ids that has one in the copy, in one round trip. The vote server writes a
+// poll's definition in the same script that appends its create, so every
+// poll an entry of the stream names has one, even while its create waits
+// in another worker's batch. A poll with no hash is absent from the map.
+func (c *Copy) Definitions(ctx context.Context, ids []string) (map[string]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, ballot.PollKey(c.stream, id), ballot.PollDef)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("reading poll definitions: %w", err)
+	}
+	out := make(map[string]string, len(ids))
+	for i, cmd := range cmds {
+		def, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			// No such poll: the caller drops its entries.
+		case err != nil:
+			return nil, fmt.Errorf("reading poll definitions: %w", err)
+		default:
+			out[ids[i]] = def
+		}
+	}
+	return out, nil
 }
 
 func firstErr(cmds []redis.Cmder, err error) error {

@@ -3,6 +3,7 @@ package pollcopy
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"testing"
 	"time"
 
@@ -91,5 +92,28 @@ func TestRestoreWritesOnlyMissing(t *testing.T) {
 	}
 	if h[ballot.PollState] != "closed" || h[ballot.PollTallyVersion] != "7" || h[ballot.PollTally] == "" {
 		t.Errorf("p2 hash %v, want state closed and the tally at version 7", h)
+	}
+}
+
+func TestDefinitions(t *testing.T) {
+	rdb, stream := testredis.Client(t)
+	ctx := context.Background()
+	c := New(rdb, stream)
+	if err := rdb.HSet(ctx, ballot.PollKey(stream, "p1"), ballot.PollDef, `{"id":"p1"}`, ballot.PollState, "open").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A hash with no definition (a tally only) is no poll either.
+	if err := rdb.HSet(ctx, ballot.PollKey(stream, "p2"), ballot.PollTally, "{}").Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Definitions(ctx, []string{"p1", "p2", "p3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"p1": `{"id":"p1"}`}; !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got, err := c.Definitions(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no ids: got %v (err %v), want nothing", got, err)
 	}
 }

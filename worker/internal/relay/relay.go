@@ -1,7 +1,9 @@
 // Package relay moves the vote stream into PostgreSQL: read a batch
 // through the consumer group, parse it, keep each voter's latest vote per
-// poll, apply it in one transaction, publish the tallies it changed, write
-// them into the vote servers' poll copy, then acknowledge the entries.
+// poll, create from the poll copy the polls it names whose create entry is
+// still on its way (in another worker's batch), apply it in one
+// transaction, publish the tallies it changed, write them into the vote
+// servers' poll copy, then acknowledge the entries.
 package relay
 
 import (
@@ -24,6 +26,7 @@ type Store interface {
 	Apply(ctx context.Context, b votedb.Batch) (votedb.Result, error)
 	Recent(ctx context.Context, d time.Duration) ([]tally.Tally, error)
 	Polls(ctx context.Context) ([]votedb.Stored, error)
+	Existing(ctx context.Context, ids []string) ([]string, error)
 }
 
 // Publisher announces a committed tally.
@@ -35,6 +38,7 @@ type Publisher interface {
 type PollCopy interface {
 	WriteTallies(ctx context.Context, tallies []tally.Tally) error
 	Restore(ctx context.Context, polls []votedb.Stored) (int, error)
+	Definitions(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Config tunes a Relay.
@@ -69,6 +73,7 @@ type Relay struct {
 	metrics *Metrics
 	cfg     Config
 	retry   backoff.Backoff // the template of every retry's delays
+	known   knownPolls      // polls seen in PostgreSQL
 }
 
 // New returns a Relay.
@@ -88,7 +93,7 @@ func New(logger *slog.Logger, stream *votestream.Stream, store Store, pub Publis
 	if cfg.ConsumerIdle <= 0 {
 		cfg.ConsumerIdle = 10 * time.Minute
 	}
-	return &Relay{logger: logger, stream: stream, store: store, pub: pub, copy: pc, metrics: m, cfg: cfg}
+	return &Relay{logger: logger, stream: stream, store: store, pub: pub, copy: pc, metrics: m, cfg: cfg, known: knownPolls{}}
 }
 
 // Run consumes the stream until ctx ends, then finishes the batch in flight
@@ -210,6 +215,10 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 		}
 	}
 	batch.Votes = votedb.Latest(batch.Votes)
+	if err := r.addMissingCreates(fctx, &batch); err != nil {
+		r.logger.Warn("batch handed back unwritten", "entries", len(msgs), "first_id", ids[0], "error", err)
+		return
+	}
 
 	var res votedb.Result
 	err := backoff.Retry(fctx, r.retry, func() error {
@@ -226,6 +235,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 		r.logger.Warn("batch handed back unwritten", "entries", len(msgs), "first_id", ids[0], "error", err)
 		return
 	}
+	r.rememberPolls(res)
 	if res.Invalid > 0 {
 		r.metrics.Invalid.Add(float64(res.Invalid))
 		r.logger.Error("dropped stream entries for polls or options that do not exist",

@@ -92,6 +92,13 @@ func (f *fixture) vote(pollID, voter, option string) string {
 // script does.
 func (f *fixture) create(id string, labels ...string) {
 	f.t.Helper()
+	f.createEntry(id, f.writeCopy(id, labels...))
+}
+
+// writeCopy writes the copy of a new poll (open) and returns its
+// definition: the first half of the vote server's create script.
+func (f *fixture) writeCopy(id string, labels ...string) string {
+	f.t.Helper()
 	p, err := poll.New(id, "Question "+id+"?", labels, time.Now())
 	if err != nil {
 		f.t.Fatal(err)
@@ -100,7 +107,12 @@ func (f *fixture) create(id string, labels ...string) {
 	if err := f.rdb.HSet(context.Background(), ballot.PollKey(f.stream, id), ballot.PollDef, def, ballot.PollState, poll.StateOpen).Err(); err != nil {
 		f.t.Fatal(err)
 	}
-	f.xadd(ballot.FieldOp, ballot.OpCreate, ballot.FieldPoll, id, ballot.FieldDef, string(def))
+	return string(def)
+}
+
+// createEntry appends a poll's create entry: the second half.
+func (f *fixture) createEntry(id, def string) {
+	f.xadd(ballot.FieldOp, ballot.OpCreate, ballot.FieldPoll, id, ballot.FieldDef, def)
 }
 
 // ghostRead has a consumer that then dies take the next n entries.
@@ -118,16 +130,25 @@ func (f *fixture) ghostRead(n int) []redis.XMessage {
 }
 
 func (f *fixture) relay(store Store, grace time.Duration) *Relay {
+	return f.relayAs("test", store, pollcopy.New(f.rdb, f.stream), 100, grace)
+}
+
+// relayAs returns a relay that reads as consumer, batch entries at a time.
+func (f *fixture) relayAs(consumer string, store Store, pc PollCopy, batch int, grace time.Duration) *Relay {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return New(logger, votestream.New(f.rdb, f.stream, "workers", "test"), store, f.pub,
-		pollcopy.New(f.rdb, f.stream), f.metrics, Config{
-			BatchSize: 100, Block: 50 * time.Millisecond, ClaimIdle: 200 * time.Millisecond, Grace: grace,
+	return New(logger, votestream.New(f.rdb, f.stream, "workers", consumer), store, f.pub,
+		pc, f.metrics, Config{
+			BatchSize: batch, Block: 50 * time.Millisecond, ClaimIdle: 200 * time.Millisecond, Grace: grace,
 		})
 }
 
 // start runs a relay on store until the returned stop is called.
 func (f *fixture) start(store Store) (stop func()) {
-	r := f.relay(store, 0)
+	return f.startRelay(f.relay(store, 0))
+}
+
+// startRelay runs r until the returned stop is called.
+func (f *fixture) startRelay(r *Relay) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()

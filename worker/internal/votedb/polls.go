@@ -98,3 +98,23 @@ func (s *Store) Polls(ctx context.Context) ([]Stored, error) {
 	}
 	return out, nil
 }
+
+// selectExisting reads which of the ids $1 name a poll.
+const selectExisting = `SELECT id FROM polls WHERE id = ANY($1::text[])`
+
+// Existing returns which of the polls ids exist, in no particular order.
+// Polls are never deleted, so an answer stays true.
+func (s *Store) Existing(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, selectExisting, ids)
+	if err != nil {
+		return nil, fmt.Errorf("finding polls: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("finding polls: %w", err)
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -393,4 +394,33 @@ func BenchmarkApply1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "votes/s")
+}
+
+func TestExisting(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	if _, err := s.Apply(ctx, Batch{Creates: []poll.Record{record(t, "p1", "One", "Two")}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ids  []string
+		want []string
+	}{
+		{"none asked", nil, nil},
+		{"one missing", []string{"p2"}, nil},
+		{"mixed", []string{"p2", "p1", poll.DefaultID}, []string{poll.DefaultID, "p1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Existing(ctx, tt.ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
