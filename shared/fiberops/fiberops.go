@@ -1,5 +1,7 @@
-// Package fiberops holds the routes every Fiber server of the system serves
-// the same way: /healthz, /readyz, /metrics and the embedded static files.
+// Package fiberops holds the routes every server of the system serves the
+// same way: /healthz, /readyz, /metrics (the handlers of health and
+// opsmetrics, which the worker's net/http server serves as they are), the embedded static files,
+// the peer server's URL and the page's language.
 package fiberops
 
 import (
@@ -9,36 +11,27 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"livevote/shared/health"
+	"livevote/shared/opsmetrics"
 	"livevote/shared/tally"
 )
 
-// Healthz answers 200 while the process runs.
+// Healthz answers 200 while the process runs (health.LiveHandler, the
+// same handler the worker serves).
 func Healthz() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		return c.SendString("ok\n")
-	}
+	return adaptor.HTTPHandler(health.LiveHandler())
 }
 
 // Readyz probes every dependency now: 200 when all answer, else 503 with
-// JSON naming the first that does not.
+// JSON naming the first that does not (health.Monitor.ReadyHandler).
 func Readyz(m *health.Monitor) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		st := m.Probe(c.UserContext())
-		code := fiber.StatusOK
-		if !st.Ready() {
-			code = fiber.StatusServiceUnavailable
-		}
-		c.Type("json")
-		return c.Status(code).Send(st.JSON())
-	}
+	return adaptor.HTTPHandler(m.ReadyHandler())
 }
 
-// Metrics serves reg in the Prometheus text format.
+// Metrics serves reg in the Prometheus text format (opsmetrics.Handler).
 func Metrics(reg *prometheus.Registry) fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return adaptor.HTTPHandler(opsmetrics.Handler(reg))
 }
 
 // Static serves the files of dir in fsys by the route parameter :name, and

@@ -19,16 +19,18 @@ type Check struct {
 	Probe Probe
 }
 
-// Status is the JSON body of /readyz.
+// Status is the JSON body of /readyz. It names dependencies only: why one
+// does not answer (addresses, users, driver messages) goes to the log, never
+// to a public port.
 type Status struct {
 	// Status is "ready" or "unavailable".
 	Status string `json:"status"`
 	// Failing names the first dependency, in check order, that did not answer.
 	Failing string `json:"failing,omitempty"`
-	// Error is why Failing did not answer.
-	Error string `json:"error,omitempty"`
-	// Checks maps every dependency to "ok" or its error.
+	// Checks maps every dependency to "ok" or "down".
 	Checks map[string]string `json:"checks"`
+	// errs holds why each failing dependency did not answer, for the log.
+	errs map[string]error
 }
 
 // Ready reports whether every dependency answered.
@@ -75,13 +77,20 @@ func (m *Monitor) Probe(ctx context.Context) Status {
 			st.Checks[c.Name] = "ok"
 			continue
 		}
-		st.Checks[c.Name] = errs[i].Error()
+		st.Checks[c.Name] = "down"
+		if st.errs == nil {
+			st.errs = make(map[string]error)
+		}
+		st.errs[c.Name] = errs[i]
 		if st.Failing == "" {
-			st.Status, st.Failing, st.Error = "unavailable", c.Name, errs[i].Error()
+			st.Status, st.Failing = "unavailable", c.Name
 		}
 	}
 	return st
 }
+
+// Err returns why the named dependency did not answer, or nil.
+func (s Status) Err(name string) error { return s.errs[name] }
 
 // Up reports whether the named dependency answered in the last background
 // round (false before the first).
@@ -118,7 +127,7 @@ func (m *Monitor) Run(ctx context.Context, interval time.Duration) {
 			case up && (!seen || !was) && !first:
 				m.logger.Info("dependency up", "dependency", c.Name)
 			case !up && (!seen || was):
-				m.logger.Warn("dependency down", "dependency", c.Name, "error", st.Checks[c.Name])
+				m.logger.Warn("dependency down", "dependency", c.Name, "error", st.errs[c.Name])
 			}
 		}
 		m.mu.Unlock()

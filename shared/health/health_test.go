@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -90,5 +91,27 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReadyNamesOnlyTheDependency(t *testing.T) {
+	secret := errors.New(`failed to connect to user=bob database=votes host=10.1.2.3: password authentication failed`)
+	m := NewMonitor(slog.New(slog.DiscardHandler), time.Second,
+		Check{Name: "redis", Probe: func(context.Context) error { return nil }},
+		Check{Name: "postgres", Probe: func(context.Context) error { return secret }},
+	)
+	rec := httptest.NewRecorder()
+	m.ReadyHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	body := rec.Body.String()
+	if rec.Code != 503 || !strings.Contains(body, `"failing":"postgres"`) {
+		t.Errorf("got %d %s, want 503 naming postgres", rec.Code, body)
+	}
+	for _, leak := range []string{"bob", "10.1.2.3", "password", "votes"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("/readyz says %q: %s", leak, body)
+		}
+	}
+	if st := m.Probe(context.Background()); !errors.Is(st.Err("postgres"), secret) {
+		t.Errorf("Err(postgres) = %v, want the probe's error for the log", st.Err("postgres"))
 	}
 }

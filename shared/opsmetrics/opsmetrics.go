@@ -4,9 +4,17 @@
 package opsmetrics
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Handler serves reg in the Prometheus text format at /metrics.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
 
 // UpFunc reports whether a dependency answered at the last check
 // (health.Monitor.Up).
