@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -47,7 +48,7 @@ func handleCSV(s *server) fiber.Handler {
 		w := csv.NewWriter(&buf)
 		_ = w.Write([]string{"option", "label", "votes", "percent"})
 		for _, o := range p.Options {
-			_ = w.Write([]string{o.ID, o.Label, itoa(t.Counts[o.ID]), strconv.Itoa(byID[o.ID])})
+			_ = w.Write([]string{o.ID, spreadsheetSafe(o.Label), itoa(t.Counts[o.ID]), strconv.Itoa(byID[o.ID])})
 		}
 		w.Flush()
 		if err := w.Error(); err != nil {
@@ -58,4 +59,15 @@ func handleCSV(s *server) fiber.Handler {
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.Send(buf.Bytes())
 	}
+}
+
+// spreadsheetSafe keeps a label that a spreadsheet would run as a formula
+// (it starts with =, +, -, @, a tab or a carriage return) as text, with a
+// leading apostrophe: a poll's options are typed by anyone, the CSV is
+// opened by the poll's owner.
+func spreadsheetSafe(label string) string {
+	if label != "" && strings.ContainsRune("=+-@\t\r", rune(label[0])) {
+		return "'" + label
+	}
+	return label
 }

@@ -363,6 +363,12 @@ func TestResultsCSV(t *testing.T) {
 	if len(rows) != 13 || rows[12][0] != "l" || rows[12][1] != "Twelve" {
 		t.Errorf("twelve options: got %q", rows)
 	}
+	// Labels a spreadsheet would run as formulas stay text.
+	s.db.add("sheet", "Formulas?", []string{"=HYPERLINK(\"x\")", "@SUM(A1)", "+1", "Plain"}, nil, 0, "")
+	rows, _ = csv.NewReader(strings.NewReader(s.get(t, "/api/polls/sheet/results.csv").body)).ReadAll()
+	if len(rows) != 5 || rows[1][1] != "'=HYPERLINK(\"x\")" || rows[2][1] != "'@SUM(A1)" || rows[3][1] != "'+1" || rows[4][1] != "Plain" {
+		t.Errorf("formula labels: got %q, want them prefixed with an apostrophe", rows)
+	}
 }
 
 // TestWebSocketPerPoll: each client gets its poll's current tally, then
