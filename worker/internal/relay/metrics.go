@@ -8,6 +8,7 @@ type Metrics struct {
 	Batches       prometheus.Counter
 	BatchSize     prometheus.Histogram
 	BatchSeconds  prometheus.Histogram
+	StepSeconds   *prometheus.HistogramVec
 	Claimed       prometheus.Counter
 	Invalid       prometheus.Counter
 	Published     prometheus.Counter
@@ -32,6 +33,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "worker_batch_seconds", Help: "Time to commit, acknowledge and publish one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 10)}),
+		StepSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "worker_batch_step_seconds", Help: "Time of each step of a batch: parse, latest, known, apply, publish, copy, ack.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 3, 11)}, []string{"step"}),
 		Claimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_entries_claimed_total", Help: "Entries taken over from consumers that left them pending."}),
 		Invalid: prometheus.NewCounter(prometheus.CounterOpts{
@@ -51,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		OldestPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "worker_stream_oldest_pending_seconds", Help: "Age of the oldest entry delivered and not yet acknowledged (0 when none)."}),
 	}
-	reg.MustRegister(m.Processed, m.Batches, m.BatchSize, m.BatchSeconds, m.Claimed, m.Invalid,
+	reg.MustRegister(m.Processed, m.Batches, m.BatchSize, m.BatchSeconds, m.StepSeconds, m.Claimed, m.Invalid,
 		m.Published, m.PublishErrors, m.RedisErrors, m.DBErrors, m.StreamLength, m.Pending, m.OldestPending)
 	return m
 }

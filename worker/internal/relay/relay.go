@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"livevote/shared/backoff"
@@ -204,6 +205,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 	fctx, cancel := afterGrace(ctx, r.cfg.Grace)
 	defer cancel()
 	start := time.Now()
+	step := stepTimer{h: r.metrics.StepSeconds, at: start}
 	ids := make([]string, len(msgs))
 	var batch votedb.Batch
 	for i, m := range msgs {
@@ -214,11 +216,14 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 			r.logger.Error("dropping invalid stream entry", "id", m.ID, "error", err)
 		}
 	}
+	step.done("parse")
 	batch.Votes = votedb.Latest(batch.Votes)
+	step.done("latest")
 	if err := r.addMissingCreates(fctx, &batch); err != nil {
 		r.logger.Warn("batch handed back unwritten", "entries", len(msgs), "first_id", ids[0], "error", err)
 		return
 	}
+	step.done("known")
 
 	var res votedb.Result
 	err := backoff.Retry(fctx, r.retry, func() error {
@@ -235,6 +240,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 		r.logger.Warn("batch handed back unwritten", "entries", len(msgs), "first_id", ids[0], "error", err)
 		return
 	}
+	step.done("apply")
 	r.rememberPolls(res)
 	if res.Invalid > 0 {
 		r.metrics.Invalid.Add(float64(res.Invalid))
@@ -253,6 +259,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 	for _, t := range changed {
 		r.publish(t)
 	}
+	step.done("publish")
 	err = backoff.Retry(fctx, r.retry, func() error {
 		return r.copy.WriteTallies(fctx, changed)
 	}, r.redisFailed("writing the poll copy", len(msgs)))
@@ -262,6 +269,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 		r.logger.Warn("batch committed but its poll copy not written; it will be redelivered harmlessly", "entries", len(msgs), "error", err)
 		return
 	}
+	step.done("copy")
 	err = backoff.Retry(fctx, r.retry, func() error {
 		return r.stream.Ack(fctx, ids...)
 	}, r.redisFailed("acknowledging batch", len(msgs)))
@@ -269,6 +277,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 		r.logger.Warn("batch committed but not acknowledged; it will be redelivered harmlessly", "entries", len(msgs), "error", err)
 		return
 	}
+	step.done("ack")
 	r.metrics.Processed.Add(float64(len(msgs)))
 	r.metrics.Batches.Inc()
 	r.metrics.BatchSize.Observe(float64(len(msgs)))
@@ -377,4 +386,18 @@ func (r *Relay) removeIdleConsumers(ctx context.Context) {
 	if err != nil {
 		r.logger.Debug("removing idle consumers", "error", err)
 	}
+}
+
+// stepTimer records how long each step of a batch took, so that a slow
+// drain shows which step to look at.
+type stepTimer struct {
+	h  *prometheus.HistogramVec
+	at time.Time
+}
+
+// done records the time since the previous step ended as step's.
+func (s *stepTimer) done(step string) {
+	now := time.Now()
+	s.h.WithLabelValues(step).Observe(now.Sub(s.at).Seconds())
+	s.at = now
 }

@@ -396,6 +396,35 @@ func BenchmarkApply1000(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "votes/s")
 }
 
+// BenchmarkApply1000Changes is the load of make bench's ingest phase: in
+// each batch of 1,000, half are new voters and half are earlier voters
+// changing their minds, so half the upserts replace a ballot and move two
+// counts. Its cost per batch must not grow with the returning voters.
+func BenchmarkApply1000Changes(b *testing.B) {
+	s, _ := testStore(b)
+	ctx := context.Background()
+	var seq, voters uint64
+	batch := make([]Vote, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			seq++
+			voter := voters
+			if i%2 == 0 || voters < 1000 {
+				voters++
+				voter = voters
+			} else {
+				voter = 1 + seq*7919%voters // an earlier voter, spread out
+			}
+			batch[i] = vote(poll.DefaultID, fmt.Sprintf("voter%017d", voter), []string{"a", "b"}[(seq+voter)%2], seq)
+		}
+		if _, err := s.Apply(ctx, Batch{Votes: Latest(batch)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "votes/s")
+}
+
 func TestExisting(t *testing.T) {
 	s, _ := testStore(t)
 	ctx := context.Background()
