@@ -13,6 +13,7 @@ type metrics struct {
 	rejected      *prometheus.CounterVec
 	appendSeconds prometheus.Histogram
 	polls         *prometheus.CounterVec
+	crossSite     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,8 +27,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 3, 10)}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vote_poll_commands_total", Help: "Polls created, closed and reopened."}, []string{"op"}),
+		crossSite: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vote_cross_site_refused_total", Help: "Posts refused (403) because a browser sent them from another site."}),
 	}
-	reg.MustRegister(m.accepted, m.rejected, m.appendSeconds, m.polls)
+	reg.MustRegister(m.accepted, m.rejected, m.appendSeconds, m.polls, m.crossSite)
 	// Every series exists from the start, so rates and alerts see zeros.
 	// Option ids are bounded (a to l), so labelling by them stays small.
 	for i := 0; i < poll.MaxOptions; i++ {

@@ -11,6 +11,14 @@ import (
 func routes(app *fiber.App, d *deps, reg *prometheus.Registry) {
 	small := limitBody(maxBody)
 
+	// Every answer carries the security headers; the pages may connect to
+	// the result server's WebSocket. Cross-site posts stop before any
+	// handler.
+	app.Use(fiberops.SecurityHeaders(func(c *fiber.Ctx) []string {
+		return []string{fiberops.SocketOrigin(d.resultBase(c))}
+	}))
+	app.Use(refuseCrossSite(d))
+
 	// Version 1's routes: the default poll.
 	app.Get("/", handlePage(d))
 	app.Post("/", small, handleFormVote(d))
