@@ -29,7 +29,11 @@ type Config struct {
 	Subject  string
 	Group    string
 	LogLevel string
-	// BatchSize is the most stream entries read and written at once.
+	// BatchSize is the most stream entries read and written at once. A
+	// batch costs about the same for 1,000 entries as for 4,000 when they
+	// are spread over many polls (each poll touched is locked, versioned,
+	// read back, copied and published once per batch), so a backlog over
+	// many polls drains about twice as fast with 4,000 as with 1,000.
 	BatchSize int
 	// ClaimIdle is how long an entry stays pending with a consumer before
 	// another worker takes it over as abandoned.
@@ -74,7 +78,7 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if c.Group, err = shared.Name(getenv, "WORKER_GROUP", "workers"); err != nil {
 		return c, err
 	}
-	if c.BatchSize, err = shared.Int(getenv, "WORKER_BATCH", 1000, 1, 100000); err != nil {
+	if c.BatchSize, err = shared.Int(getenv, "WORKER_BATCH", 4000, 1, 100000); err != nil {
 		return c, err
 	}
 	if c.ClaimIdle, err = shared.Duration(getenv, "WORKER_CLAIM_IDLE", 5*time.Second); err != nil {

@@ -25,8 +25,8 @@ func TestLoadDefaults(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
 		}
 	}
-	if c.ClaimIdle != 5*time.Second || c.BatchSize != 1000 {
-		t.Errorf("got claim idle %v batch %d, want 5s and 1000", c.ClaimIdle, c.BatchSize)
+	if c.ClaimIdle != 5*time.Second || c.BatchSize != 4000 {
+		t.Errorf("got claim idle %v batch %d, want 5s and 4000", c.ClaimIdle, c.BatchSize)
 	}
 }
 

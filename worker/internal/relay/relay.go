@@ -80,7 +80,7 @@ type Relay struct {
 // New returns a Relay.
 func New(logger *slog.Logger, stream *votestream.Stream, store Store, pub Publisher, pc PollCopy, m *Metrics, cfg Config) *Relay {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 1000
+		cfg.BatchSize = 4000
 	}
 	if cfg.Block <= 0 {
 		cfg.Block = time.Second
