@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	shared "livevote/shared/config"
+	"livevote/shared/fiberops"
 	"livevote/shared/poll"
 	"livevote/shared/tally"
 )
@@ -24,8 +25,15 @@ type Config struct {
 	DefaultPoll poll.Poll
 	// VoteURL is where browsers reach the vote server (links, QR codes);
 	// nil: the host the page was opened at, port VotePort.
-	VoteURL  *url.URL
-	LogLevel string
+	VoteURL *url.URL
+	// WSOrigins are the browser origins whose pages may open the
+	// WebSocket; nil: any page served from the host the browser connected
+	// to, on any port (the vote page on :8080 reaching :8081).
+	WSOrigins []fiberops.Origin
+	// PresentFrameAncestors are the origins whose pages may frame the
+	// presenter view (slides); nil: none may.
+	PresentFrameAncestors []string
+	LogLevel              string
 }
 
 // VotePort is the vote server's port when VOTE_URL is unset.
@@ -63,8 +71,40 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if c.VoteURL != nil {
 		c.VoteURL.RawQuery, c.VoteURL.Fragment = "", ""
 	}
+	if c.WSOrigins, err = origins(getenv, "WS_ORIGINS"); err != nil {
+		return c, err
+	}
+	frame, err := origins(getenv, "PRESENT_FRAME_ANCESTORS")
+	if err != nil {
+		return c, err
+	}
+	for _, o := range frame {
+		c.PresentFrameAncestors = append(c.PresentFrameAncestors, o.String())
+	}
 	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
 	return c, nil
+}
+
+// origins reads a comma-separated list of origins (scheme://host[:port]);
+// nil when the variable is unset or blank.
+func origins(getenv shared.Getenv, key string) ([]fiberops.Origin, error) {
+	raw := shared.String(getenv, key, "")
+	if raw == "" {
+		return nil, nil
+	}
+	var list []fiberops.Origin
+	for _, part := range strings.Split(raw, ",") {
+		o, err := fiberops.ParseOrigin(part)
+		if err != nil {
+			shown := strings.TrimSpace(part)
+			if u, err := url.Parse(shown); err == nil && u.User != nil {
+				shown = u.Redacted() // an origin has no user, but do not echo a password
+			}
+			return nil, fmt.Errorf("%w: %s: %q is not an origin: want a comma-separated list of scheme://host[:port]", shared.ErrInvalid, key, shown)
+		}
+		list = append(list, o)
+	}
+	return list, nil
 }
 
 // natsURLs checks NATS_URL, which may name several servers of a cluster

@@ -22,6 +22,14 @@ func TestLoad(t *testing.T) {
 		{"bad vote url", "VOTE_URL", "ftp://vote.example.org", false},
 		{"bad addr", "RESULT_ADDR", "8081", false},
 		{"bad subject", "TALLY_SUBJECT", "tally changed", false},
+		{"ws origins", "WS_ORIGINS", "https://vote.example.org, http://localhost:8080", true},
+		{"ws origin with a path", "WS_ORIGINS", "https://vote.example.org/p", false},
+		{"ws origin without scheme", "WS_ORIGINS", "https://vote.example.org,localhost:8080", false},
+		{"ws origin null", "WS_ORIGINS", "null", false},
+		{"ws origin with password", "WS_ORIGINS", "https://u:s3cret@vote.example.org", false},
+		{"ws origins empty item", "WS_ORIGINS", "https://vote.example.org,", false},
+		{"frame ancestors", "PRESENT_FRAME_ANCESTORS", "https://slides.example.com:443,https://deck.example", true},
+		{"bad frame ancestor", "PRESENT_FRAME_ANCESTORS", "*", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,7 +53,7 @@ func TestLoad(t *testing.T) {
 			}
 			switch tt.name {
 			case "defaults":
-				if c.Addr != ":8081" || c.Subject != "tally.changed" || c.DefaultPoll.Question != "Cats vs Dogs!" || c.DefaultPoll.Label("b") != "Dogs" || c.VoteURL != nil {
+				if c.Addr != ":8081" || c.Subject != "tally.changed" || c.DefaultPoll.Question != "Cats vs Dogs!" || c.DefaultPoll.Label("b") != "Dogs" || c.VoteURL != nil || c.WSOrigins != nil || c.PresentFrameAncestors != nil {
 					t.Errorf("got %+v, want :8081, tally.changed, Cats vs Dogs!, no VOTE_URL", c)
 				}
 			case "labels":
@@ -55,6 +63,14 @@ func TestLoad(t *testing.T) {
 			case "vote url":
 				if got := c.VoteURL.String(); got != "https://vote.example.org" {
 					t.Errorf("got VOTE_URL %q, want https://vote.example.org", got)
+				}
+			case "ws origins":
+				if len(c.WSOrigins) != 2 || c.WSOrigins[0].String() != "https://vote.example.org" || c.WSOrigins[1].String() != "http://localhost:8080" {
+					t.Errorf("got WS_ORIGINS %+v, want the two origins", c.WSOrigins)
+				}
+			case "frame ancestors":
+				if strings.Join(c.PresentFrameAncestors, " ") != "https://slides.example.com https://deck.example" {
+					t.Errorf("got PRESENT_FRAME_ANCESTORS %q", c.PresentFrameAncestors)
 				}
 			case "nats cluster":
 				if c.NATSURL != "nats://u:p@10.0.0.1:4222,nats://10.0.0.2:4222" {

@@ -3,17 +3,23 @@ package web
 import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+
+	"livevote/shared/fiberops"
 )
 
 // handleWS upgrades to a WebSocket and hands the connection to the hub,
-// which sends the poll's current tally, then each newer one. An unknown
-// poll is refused before the upgrade.
+// which sends the poll's current tally, then each newer one. A page of a
+// foreign origin and an unknown poll are refused before the upgrade.
 func handleWS(s *server) fiber.Handler {
 	upgrade := websocket.New(func(c *websocket.Conn) {
 		id, _ := c.Locals("poll").(string)
 		s.Hub.Serve(c.Conn, id)
 	})
 	return func(c *fiber.Ctx) error {
+		if !s.originAllowed(c.Get(fiber.HeaderOrigin), c.Hostname()) {
+			s.wsRefused.WithLabelValues("origin").Inc()
+			return c.Status(fiber.StatusForbidden).SendString("refused: pages of this origin may not open the WebSocket\n")
+		}
 		// Loading makes the hub hold the poll before the client joins it.
 		p, _, _, err := s.load(c)
 		if err != nil {
@@ -25,4 +31,30 @@ func handleWS(s *server) fiber.Handler {
 		c.Locals("poll", p.ID)
 		return upgrade(c)
 	}
+}
+
+// originAllowed reports whether a browser page of origin may open the
+// WebSocket of this server, which it reached at host (the Host header).
+// Browsers always send Origin with a WebSocket handshake and pages cannot
+// change it, so a foreign page cannot read the live tallies through its
+// visitors; programs send none and are served. With WS_ORIGINS unset, a
+// page of the host the browser connected to may connect from any port (the
+// vote page on :8080); set, only the listed origins may.
+func (s *server) originAllowed(origin, host string) bool {
+	if origin == "" {
+		return true
+	}
+	o, err := fiberops.ParseOrigin(origin)
+	if err != nil {
+		return false // "null" and anything malformed
+	}
+	if s.cfg.WSOrigins == nil {
+		return o.SameHost(host)
+	}
+	for _, allowed := range s.cfg.WSOrigins {
+		if o == allowed {
+			return true
+		}
+	}
+	return false
 }

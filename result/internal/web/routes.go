@@ -7,9 +7,15 @@ import (
 )
 
 func routes(app *fiber.App, s *server) {
+	// Every answer carries the security headers; the pages connect to this
+	// server's own WebSocket only. The presenter view may be framed by the
+	// origins an operator lists (slides).
+	app.Use(fiberops.SecurityHeaders(func(c *fiber.Ctx) []string {
+		return []string{fiberops.SelfSocketOrigin(c)}
+	}))
 	app.Get("/", handleResults(s))
 	app.Get("/p/:id", handleResults(s))
-	app.Get("/p/:id/present", handlePresent(s))
+	app.Get("/p/:id/present", fiberops.AllowFraming(s.cfg.PresentFrameAncestors), handlePresent(s))
 	app.Get("/p/:id/qr.png", handleQR(s))
 	app.Get("/api/tally", handleTally(s))
 	app.Get("/api/polls/:id/tally", handleTally(s))

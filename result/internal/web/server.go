@@ -58,6 +58,8 @@ type server struct {
 	cfg    config.Config
 	Deps
 	pages *template.Template
+	// wsRefused counts WebSocket handshakes refused, by reason.
+	wsRefused *prometheus.CounterVec
 }
 
 // NewServer returns the result server's Fiber app. Templates are parsed
@@ -67,7 +69,16 @@ func NewServer(logger *slog.Logger, cfg config.Config, d Deps) (*fiber.App, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &server{logger: logger, cfg: cfg, Deps: d, pages: pages}
+	s := &server{logger: logger, cfg: cfg, Deps: d, pages: pages,
+		wsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "result_websocket_refused_total",
+			Help: "WebSocket handshakes refused before the upgrade, by reason (origin: a page outside WS_ORIGINS).",
+		}, []string{"reason"}),
+	}
+	if err := d.Registry.Register(s.wsRefused); err != nil {
+		return nil, err
+	}
+	s.wsRefused.WithLabelValues("origin") // the series exists from the start
 	app := fiber.New(fiber.Config{
 		AppName:               "result",
 		DisableStartupMessage: true,
