@@ -34,14 +34,18 @@ func refuseCrossSite(d *deps) fiber.Handler {
 // another site: Sec-Fetch-Site other than same-origin, same-site or none (a
 // typed address or a bookmark), or an Origin that is not this server's own
 // host and port (host, from the Host header). Origin "null" (sandboxed
-// frames, some redirects) is no origin of this server, so it is refused.
+// frames, pages with Referrer-Policy no-referrer) is refused, but for one
+// case: browsers send it from a page of this very origin whose policy is
+// no-referrer (the manage page, which keeps its token out of Referer), and
+// say so in Sec-Fetch-Site, which no page can set. A sibling site's page
+// with the same policy is "same-site", so it stays refused.
 func crossSite(fetchSite, origin, host string) bool {
 	switch fetchSite {
 	case "", "same-origin", "same-site", "none":
 	default:
 		return true
 	}
-	if origin == "" {
+	if origin == "" || origin == "null" && fetchSite == "same-origin" {
 		return false
 	}
 	o, err := fiberops.ParseOrigin(origin)

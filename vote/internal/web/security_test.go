@@ -103,6 +103,8 @@ func TestCrossSitePostsRefused(t *testing.T) {
 	refused := []struct{ name, origin, fetchSite string }{
 		{"foreign Origin", "https://evil.example", ""},
 		{"Origin null", "null", ""},
+		{"Origin null from a sibling site", "null", "same-site"},
+		{"Origin null cross-site", "null", "cross-site"},
 		{"Origin malformed", "not an origin", ""},
 		{"Origin of another port", "http://example.com:8081", ""},
 		{"Origin of a suffix host", "http://example.com.evil.example", ""},
@@ -150,6 +152,9 @@ func TestCrossSitePostsRefused(t *testing.T) {
 		{"same Origin with its default port", "http://example.com:80", ""},
 		{"same-site", "http://example.com", "same-site"},
 		{"typed address", "", "none"},
+		// A page of this origin under Referrer-Policy no-referrer (the
+		// manage page): Chromium sends Origin null.
+		{"same-origin page with no-referrer", "null", "same-origin"},
 	}
 	for _, ac := range allowed {
 		t.Run(ac.name, func(t *testing.T) {
