@@ -39,7 +39,7 @@ services: ## start Redis, PostgreSQL and NATS where they are not listening yet
 	@scripts/services.sh up >/dev/null
 
 .PHONY: bench
-bench: build ## the load benchmark: ingest, end to end, latency, fan-out; prints its figures
+bench: build ## the load benchmark: ingest, end to end, latency, 1,000 polls, fan-out; prints its figures
 	@scripts/bench.sh $(ARGS)
 
 .PHONY: microbench
