@@ -25,7 +25,8 @@ const (
 	stateChanged   = 2
 )
 
-// Every script takes KEYS[1] = the poll's copy, KEYS[2] = the stream. The
+// The create and state scripts take KEYS[1] = the poll's copy, KEYS[2] =
+// the stream; the vote script takes the stream first (see voteSrc). The
 // field names are filled in from shared/ballot, the one place that names
 // them, when the scripts are built.
 const (
@@ -35,12 +36,23 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], '{def}', ARGV[2], '{state}', '{open}')
 redis.call('XADD', KEYS[2], '*', '{op}', '{create}', '{poll}', ARGV[1], '{def}', ARGV[2])
 return 1`
-	// ARGV: poll id, voter, option. Answers the stream id, or 0 (no poll) or 1 (closed).
+	// The votes of a run of a batch, in one call: a script's fixed cost in
+	// Redis (its call, its KEYS and ARGV tables) is several times that of
+	// the HGET and XADD it makes, so it is paid once per run, not per vote.
+	// KEYS: the stream, then vote i's poll copy at KEYS[i+1]. ARGV: poll id,
+	// voter, option of each vote in turn. Answers one element per vote, in
+	// order: its stream id, or 0 (no poll) or 1 (closed). The whole run is
+	// one atomic step, so each check still sees the state its append lands in.
 	voteSrc = `
-local s = redis.call('HGET', KEYS[1], '{state}')
-if not s then return 0 end
-if s ~= '{open}' then return 1 end
-return redis.call('XADD', KEYS[2], '*', '{poll}', ARGV[1], '{voter}', ARGV[2], '{vote}', ARGV[3])`
+local out = {}
+for i = 2, #KEYS do
+  local a = (i - 2) * 3
+  local s = redis.call('HGET', KEYS[i], '{state}')
+  if not s then out[i - 1] = 0
+  elseif s ~= '{open}' then out[i - 1] = 1
+  else out[i - 1] = redis.call('XADD', KEYS[1], '*', '{poll}', ARGV[a + 1], '{voter}', ARGV[a + 2], '{vote}', ARGV[a + 3]) end
+end
+return out`
 	// ARGV: poll id, new state, op. Answers 0 (no poll), 1 (already so) or 2.
 	stateSrc = `
 local s = redis.call('HGET', KEYS[1], '{state}')

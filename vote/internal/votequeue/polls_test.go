@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,4 +180,122 @@ func TestScriptUnknownToRedis(t *testing.T) {
 	if n, _ := rdb.XLen(ctx, stream).Result(); n != 2 {
 		t.Errorf("stream holds %d entries, want 2 (create, vote)", n)
 	}
+}
+
+// TestMixedBatch sends one batch of votes in open, closed and unknown polls
+// and the default poll, as the senders do: each vote gets its own answer,
+// and the stream holds the accepted ones in the batch's order, whether the
+// script went by digest or with its body.
+func TestMixedBatch(t *testing.T) {
+	for _, eval := range []bool{true, false} {
+		t.Run(map[bool]string{true: "eval", false: "evalsha"}[eval], func(t *testing.T) {
+			rdb := testClient(t)
+			stream := testStream(t, rdb)
+			q := New(rdb, stream)
+			defer q.Close()
+			ctx := context.Background()
+			open, shut := newPoll(t, "Yes", "No"), newPoll(t, "Yes", "No")
+			for _, rec := range []poll.Record{open, shut} {
+				if err := q.Create(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := q.SetState(ctx, shut.ID, poll.StateClosed); err != nil {
+				t.Fatal(err)
+			}
+			if !eval {
+				if err := q.scripts.vote.Load(ctx, rdb).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			gone, cancel := context.WithCancel(ctx)
+			cancel()
+			votes := []struct {
+				ctx                 context.Context
+				poll, voter, option string
+				want                error
+			}{
+				{ctx, open.ID, "v1", "a", nil},
+				{ctx, shut.ID, "v2", "a", ErrPollClosed},
+				{ctx, poll.DefaultID, "v3", "b", nil},
+				{ctx, open.ID, "v4", "b", nil},
+				{gone, open.ID, "v5", "a", context.Canceled},
+				{ctx, "nosuchpoll", "v6", "a", ErrNoPoll},
+				{ctx, open.ID, "v7", "a", nil},
+			}
+			batch := make([]*pending, len(votes))
+			for i, v := range votes {
+				batch[i] = &pending{ctx: v.ctx, poll: v.poll, voter: v.voter, option: v.option}
+			}
+			pipe := rdb.Pipeline()
+			slots := q.queue(pipe, batch, nil, eval)
+			_, _ = pipe.Exec(ctx)
+			if len(slots) != len(votes) {
+				t.Fatalf("got %d slots, want %d", len(slots), len(votes))
+			}
+			var wantVoters []string
+			for i, v := range votes {
+				if slots[i].cmd == nil {
+					if v.want != context.Canceled {
+						t.Errorf("vote %d: got no command, want one", i)
+					}
+					continue
+				}
+				id, err := slots[i].result()
+				if !errors.Is(err, v.want) {
+					t.Errorf("vote %d (%s): got %q, %v, want %v", i, v.voter, id, err, v.want)
+				}
+				if v.want == nil {
+					wantVoters = append(wantVoters, v.voter)
+				}
+			}
+			var got []string
+			for _, e := range entries(t, rdb, stream) {
+				if v, ok := e[ballot.FieldVoter].(string); ok {
+					got = append(got, v)
+				}
+			}
+			if len(got) != len(wantVoters) {
+				t.Fatalf("stream voters: got %v, want %v", got, wantVoters)
+			}
+			for i := range got {
+				if got[i] != wantVoters[i] {
+					t.Errorf("stream voter %d: got %s, want %s", i, got[i], wantVoters[i])
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendPollParallel is BenchmarkAppendParallel over 1,000 open
+// polls: every vote goes through the vote script.
+func BenchmarkAppendPollParallel(b *testing.B) {
+	rdb := testClient(b)
+	q := New(rdb, testStream(b, rdb))
+	defer q.Close()
+	ctx := context.Background()
+	ids := make([]string, 1000)
+	for i := range ids {
+		p, err := poll.New(poll.NewID(), "Which one?", []string{"Yes", "No"}, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := q.Create(ctx, poll.Record{Poll: p}); err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = p.ID
+	}
+	var next atomic.Int64
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := ids[next.Add(1)%int64(len(ids))]
+			if _, err := q.Append(ctx, id, "voter0000000000000000", "a"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

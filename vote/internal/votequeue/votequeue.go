@@ -5,8 +5,9 @@
 // Votes from concurrent requests are sent to Redis together, in one
 // pipeline: under load the batches grow by themselves, while a lone vote
 // goes out at once (nothing waits for a batch to fill). A vote in a poll
-// other than the default one runs a Lua script that checks the poll's state
-// and appends in one step, so no vote lands after a close was acknowledged.
+// other than the default one goes through a Lua script that checks the
+// poll's state and appends in one step, so no vote lands after a close was
+// acknowledged; the votes of a batch share one call of it.
 package votequeue
 
 import (
@@ -109,7 +110,7 @@ func (q *Queue) Append(ctx context.Context, pollID, voterID, option string) (str
 func (q *Queue) send() {
 	defer q.wg.Done()
 	batch := make([]*pending, 0, maxBatch)
-	cmds := make([]redis.Cmder, 0, maxBatch)
+	slots := make([]slot, 0, maxBatch)
 	var retry []*pending
 	for first := range q.reqs {
 		batch = append(batch[:0], first)
@@ -126,24 +127,16 @@ func (q *Queue) send() {
 			}
 		}
 		pipe := q.rdb.Pipeline()
-		cmds = cmds[:0]
-		for _, p := range batch {
-			if p.ctx.Err() != nil {
-				// Its caller has given up and answered; do not write it.
-				cmds = append(cmds, nil)
-				continue
-			}
-			cmds = append(cmds, q.appendCmd(pipe, p, false))
-		}
+		slots = q.queue(pipe, batch, slots[:0], false)
 		if pipe.Len() > 0 {
 			// Each command's own result is read below; Exec's error is the first.
 			_, _ = pipe.Exec(context.Background())
 		}
 		retry = retry[:0]
 		for i, p := range batch {
-			if cmds[i] == nil {
+			if slots[i].cmd == nil {
 				p.err = p.ctx.Err()
-			} else if p.id, p.err = appendResult(cmds[i]); redis.HasErrorPrefix(p.err, "NOSCRIPT") {
+			} else if p.id, p.err = slots[i].result(); redis.HasErrorPrefix(p.err, "NOSCRIPT") {
 				// Redis lost its scripts (a restart): sent again below,
 				// with the script's body this time.
 				retry = append(retry, p)
@@ -156,48 +149,90 @@ func (q *Queue) send() {
 		// in is the stream's order.
 		if len(retry) > 0 {
 			pipe := q.rdb.Pipeline()
-			cmds = cmds[:0]
-			for _, p := range retry {
-				cmds = append(cmds, q.appendCmd(pipe, p, true))
-			}
+			slots = q.queue(pipe, retry, slots[:0], true)
 			_, _ = pipe.Exec(context.Background())
 			for i, p := range retry {
-				p.id, p.err = appendResult(cmds[i])
+				p.id, p.err = slots[i].result()
 				close(p.done)
 			}
 		}
 	}
 }
 
-// appendCmd queues p's vote on pipe: a plain XADD for the default poll,
-// which has no copy and is always open, else the vote script (by its
-// digest, or with its body when eval).
-func (q *Queue) appendCmd(pipe redis.Pipeliner, p *pending, eval bool) redis.Cmder {
-	ctx := context.Background()
-	if p.poll == poll.DefaultID {
-		return pipe.XAdd(ctx, &redis.XAddArgs{
-			Stream: q.stream,
-			Values: []string{ballot.FieldPoll, p.poll, ballot.FieldVoter, p.voter, ballot.FieldVote, p.option},
-		})
-	}
-	keys := []string{ballot.PollKey(q.stream, p.poll), q.stream}
-	if eval {
-		return q.scripts.vote.Eval(ctx, pipe, keys, p.poll, p.voter, p.option)
-	}
-	return q.scripts.vote.EvalSha(ctx, pipe, keys, p.poll, p.voter, p.option)
+// slot is where a vote's answer will be: its command, and its place in
+// the answer of a vote script (-1 for a plain XADD).
+type slot struct {
+	cmd redis.Cmder
+	i   int
 }
 
-// appendResult reads the stream id out of an XADD or a vote script.
-func appendResult(cmd redis.Cmder) (string, error) {
-	switch c := cmd.(type) {
+// queue puts batch's votes on pipe, in order, and appends one slot per
+// vote to slots (a nil cmd for a vote whose caller gave up). A vote in the
+// default poll, which has no copy and is always open, is a plain XADD;
+// each run of votes in other polls is one call of the vote script (by its
+// digest, or with its body when eval).
+func (q *Queue) queue(pipe redis.Pipeliner, batch []*pending, slots []slot, eval bool) []slot {
+	ctx := context.Background()
+	var (
+		keys []string
+		args []any
+	)
+	flush := func() {
+		if len(keys) == 0 {
+			return
+		}
+		var cmd *redis.Cmd
+		if eval {
+			cmd = q.scripts.vote.Eval(ctx, pipe, keys, args...)
+		} else {
+			cmd = q.scripts.vote.EvalSha(ctx, pipe, keys, args...)
+		}
+		for i := len(slots) - (len(keys) - 1); i < len(slots); i++ {
+			slots[i].cmd = cmd
+		}
+		keys, args = nil, nil
+	}
+	for _, p := range batch {
+		switch {
+		case p.ctx.Err() != nil:
+			// Its caller has given up and answered; do not write it.
+			flush()
+			slots = append(slots, slot{})
+		case p.poll == poll.DefaultID:
+			flush()
+			slots = append(slots, slot{i: -1, cmd: pipe.XAdd(ctx, &redis.XAddArgs{
+				Stream: q.stream,
+				Values: []string{ballot.FieldPoll, p.poll, ballot.FieldVoter, p.voter, ballot.FieldVote, p.option},
+			})})
+		default:
+			if keys == nil {
+				keys = append(make([]string, 0, len(batch)+1), q.stream)
+				args = make([]any, 0, 3*len(batch))
+			}
+			slots = append(slots, slot{i: len(keys) - 1})
+			keys = append(keys, ballot.PollKey(q.stream, p.poll))
+			args = append(args, p.poll, p.voter, p.option)
+		}
+	}
+	flush()
+	return slots
+}
+
+// result reads the vote's stream id out of its XADD or its place in the
+// vote script's answer.
+func (s slot) result() (string, error) {
+	switch c := s.cmd.(type) {
 	case *redis.StringCmd:
 		return c.Result()
 	case *redis.Cmd:
-		v, err := c.Result()
+		v, err := c.Slice()
 		if err != nil {
 			return "", err
 		}
-		switch v := v.(type) {
+		if s.i < 0 || s.i >= len(v) {
+			return "", fmt.Errorf("vote script answered %d votes, want at least %d", len(v), s.i+1)
+		}
+		switch v := v[s.i].(type) {
 		case string:
 			return v, nil
 		case int64:
@@ -208,9 +243,9 @@ func appendResult(cmd redis.Cmder) (string, error) {
 				return "", ErrPollClosed
 			}
 		}
-		return "", fmt.Errorf("vote script answered %T", v)
+		return "", fmt.Errorf("vote script answered %T", v[s.i])
 	}
-	return "", fmt.Errorf("unexpected command %T", cmd)
+	return "", fmt.Errorf("unexpected command %T", s.cmd)
 }
 
 // Close stops the senders once the votes already queued are written.

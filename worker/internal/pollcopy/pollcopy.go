@@ -18,17 +18,17 @@ import (
 	"livevote/worker/internal/votedb"
 )
 
-// writeTally stores a tally in a poll's hash unless the hash holds one of
+// writeTallySrc stores a tally in a poll's hash unless the hash holds one of
 // the same or a higher version (batches of several workers commit in one
 // order and may reach Redis in another). A missing hash is left missing:
 // a hash with a tally but no definition or state would make the poll look
 // closed to the vote servers and would stop its restore.
-var writeTally = redis.NewScript(`
+const writeTallySrc = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local v = redis.call('HGET', KEYS[1], ARGV[3])
 if v and tonumber(v) >= tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-return 1`)
+return 1`
 
 // restore writes a poll's whole hash only if the hash does not exist: a
 // hash that exists may hold a close the worker has not applied yet.
@@ -41,11 +41,12 @@ return 1`)
 type Copy struct {
 	rdb    redis.UniversalClient
 	stream string
+	write  *redis.Script // writeTallySrc; a test's own copy is one Redis has never seen
 }
 
 // New returns the copy of the polls of stream.
 func New(rdb redis.UniversalClient, stream string) *Copy {
-	return &Copy{rdb: rdb, stream: stream}
+	return &Copy{rdb: rdb, stream: stream, write: redis.NewScript(writeTallySrc)}
 }
 
 // WriteTallies stores each tally in its poll's hash, keeping a higher
@@ -54,17 +55,45 @@ func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
 	if len(tallies) == 0 {
 		return nil
 	}
-	// One round trip for all; the scripts are short, so EVAL (rather than
-	// EVALSHA, whose NOSCRIPT a pipeline cannot recover from) costs little.
-	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, t := range tallies {
-			writeTally.Eval(ctx, p, []string{ballot.PollKey(c.stream, t.Poll)},
-				ballot.PollTally, t.AppendJSON(nil), ballot.PollTallyVersion, t.Version)
+	// One round trip for all, by digest: each tally's EVAL would send the
+	// script's text and make Redis hash it again, ~650 times per batch over
+	// many polls, on the CPU the vote servers' appends need. A Redis that
+	// lost its scripts (a restart) answers NOSCRIPT; those writes go again
+	// with the body (a write is kept only over a lower version, so its
+	// order against the others does not matter).
+	write := func(sha bool, ts []tally.Tally) ([]*redis.Cmd, error) {
+		cmds := make([]*redis.Cmd, 0, len(ts))
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, t := range ts {
+				keys := []string{ballot.PollKey(c.stream, t.Poll)}
+				args := []any{ballot.PollTally, t.AppendJSON(nil), ballot.PollTallyVersion, t.Version}
+				if sha {
+					cmds = append(cmds, c.write.EvalSha(ctx, p, keys, args...))
+				} else {
+					cmds = append(cmds, c.write.Eval(ctx, p, keys, args...))
+				}
+			}
+			return nil
+		})
+		return cmds, err
+	}
+	cmds, err := write(true, tallies)
+	var again []tally.Tally
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			again = append(again, tallies[i])
+		} else if cmd.Err() != nil {
+			return fmt.Errorf("writing tallies to the poll copy: %w", cmd.Err())
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("writing tallies to the poll copy: %w", firstErr(cmds, err))
+	}
+	if len(again) == 0 && err != nil {
+		return fmt.Errorf("writing tallies to the poll copy: %w", err)
+	}
+	if len(again) > 0 {
+		cmds, err := write(false, again)
+		if err != nil {
+			return fmt.Errorf("writing tallies to the poll copy: %w", firstErr(cmds, err))
+		}
 	}
 	return nil
 }
@@ -136,7 +165,7 @@ func (c *Copy) Definitions(ctx context.Context, ids []string) (map[string]string
 	return out, nil
 }
 
-func firstErr(cmds []redis.Cmder, err error) error {
+func firstErr(cmds []*redis.Cmd, err error) error {
 	for _, c := range cmds {
 		if c.Err() != nil {
 			return c.Err()

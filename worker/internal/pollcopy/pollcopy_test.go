@@ -2,10 +2,13 @@ package pollcopy
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"livevote/shared/ballot"
 	"livevote/shared/poll"
@@ -115,5 +118,39 @@ func TestDefinitions(t *testing.T) {
 	}
 	if got, err := c.Definitions(ctx, nil); err != nil || len(got) != 0 {
 		t.Errorf("no ids: got %v (err %v), want nothing", got, err)
+	}
+}
+
+// TestWriteTalliesScriptUnknownToRedis: the tally script goes by digest; a
+// Redis that has never seen it (as after a restart) answers NOSCRIPT, and
+// the writes go again with its body.
+func TestWriteTalliesScriptUnknownToRedis(t *testing.T) {
+	rdb, stream := testredis.Client(t)
+	ctx := context.Background()
+	c := New(rdb, stream)
+	c.write = redis.NewScript(writeTallySrc + "\n-- " + rand.Text())
+	if exists, _ := rdb.ScriptExists(ctx, c.write.Hash()).Result(); len(exists) != 1 || exists[0] {
+		t.Fatalf("the salted tally script is already loaded: %v", exists)
+	}
+	var ts []tally.Tally
+	for _, id := range []string{"p1", "p2"} {
+		if err := rdb.HSet(ctx, ballot.PollKey(stream, id), ballot.PollDef, "{}", ballot.PollState, "open").Err(); err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tally.New(id, 4, []string{"a", "b"}, map[string]int64{"b": 4}, "open", time.Unix(0, 0)))
+	}
+	for round := 1; round <= 2; round++ {
+		if err := c.WriteTallies(ctx, ts); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for _, tl := range ts {
+			got, err := rdb.HGet(ctx, ballot.PollKey(stream, tl.Poll), ballot.PollTallyVersion).Result()
+			if err != nil || got != "4" {
+				t.Errorf("round %d, poll %s: got version %q (err %v), want 4", round, tl.Poll, got, err)
+			}
+		}
+	}
+	if exists, _ := rdb.ScriptExists(ctx, c.write.Hash()).Result(); len(exists) != 1 || !exists[0] {
+		t.Errorf("after the writes the script is not loaded: %v", exists)
 	}
 }
