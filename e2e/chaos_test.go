@@ -82,7 +82,10 @@ type chaosPoll struct {
 
 func newChaos(t *testing.T) *chaos {
 	c := newCluster(t)
-	e := &env{t: t, name: "chaos", redis: c.redisURL(), dbURL: c.dbURL(), natsURL: c.natsURL()}
+	// The binaries get their users' credentials; the suite's own NATS
+	// watcher has none, as an operator's `nats sub` would.
+	e := &env{t: t, name: "chaos", redis: c.redisURL(), dbURL: c.dbURL(), natsURL: c.natsURL(),
+		workerNATS: c.natsURLAs("worker"), resultNATS: c.natsURLAs("result")}
 	opts, _ := redis.ParseURL(e.redis)
 	e.rdb = redis.NewClient(opts)
 	t.Cleanup(func() { e.rdb.Close() })

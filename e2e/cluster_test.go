@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -26,6 +27,9 @@ type cluster struct {
 	redis *server
 	pg    *server
 	nats  *server
+	// natsPasswords are the passwords of nats.conf's users, made up for
+	// this cluster.
+	natsPasswords map[string]string
 }
 
 // server is one dependency process.
@@ -61,6 +65,12 @@ func newCluster(t testing.TB) *cluster {
 
 func (c *cluster) redisURL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", c.redis.port) }
 func (c *cluster) natsURL() string  { return fmt.Sprintf("nats://127.0.0.1:%d", c.nats.port) }
+
+// natsURLAs is the cluster's NATS with the credentials of one of nats.conf's
+// users, worker or result.
+func (c *cluster) natsURLAs(user string) string {
+	return fmt.Sprintf("nats://%s:%s@127.0.0.1:%d", user, c.natsPasswords[user], c.nats.port)
+}
 func (c *cluster) dbURL() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.pg.port)
 }
@@ -99,9 +109,14 @@ func (c *cluster) newNATS() *server {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	c.natsPasswords = map[string]string{"worker": rand.Text(), "result": rand.Text()}
 	return &server{t: c.t, name: "nats", port: port, start: func() *exec.Cmd {
-		return exec.Command("nats-server", "-c", conf, "-a", "127.0.0.1",
+		cmd := exec.Command("nats-server", "-c", conf, "-a", "127.0.0.1",
 			"-p", strconv.Itoa(port), "-m", strconv.Itoa(monitor))
+		cmd.Env = append(os.Environ(),
+			"NATS_WORKER_PASSWORD="+c.natsPasswords["worker"],
+			"NATS_RESULT_PASSWORD="+c.natsPasswords["result"])
+		return cmd
 	}}
 }
 

@@ -78,6 +78,10 @@ type env struct {
 	rdb     *redis.Client
 	pool    *pgxpool.Pool
 	nc      *nats.Conn
+
+	// workerNATS and resultNATS, when set, are the NATS URLs with the
+	// credentials the worker and the result server get; else natsURL.
+	workerNATS, resultNATS string
 }
 
 func newEnv(t testing.TB) *env {
@@ -178,7 +182,7 @@ func (e *env) startAt(name, addr string, extra ...string) *proc {
 	cmd.Env = append(os.Environ(),
 		"REDIS_URL="+e.redis,
 		"DATABASE_URL="+e.dbURL,
-		"NATS_URL="+e.natsURL,
+		"NATS_URL="+e.natsURLFor(name),
 		"VOTE_STREAM="+e.stream(),
 		"TALLY_SUBJECT="+e.subject(),
 		addrVar+"="+addr,
@@ -206,6 +210,17 @@ func (e *env) startAt(name, addr string, extra ...string) *proc {
 		return resp.StatusCode == 200
 	})
 	return p
+}
+
+// natsURLFor is the NATS URL the binary name is started with.
+func (e *env) natsURLFor(name string) string {
+	switch {
+	case name == "worker" && e.workerNATS != "":
+		return e.workerNATS
+	case name == "result" && e.resultNATS != "":
+		return e.resultNATS
+	}
+	return e.natsURL
 }
 
 // restart starts the same binary again, on the same address and settings,

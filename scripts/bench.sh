@@ -12,4 +12,6 @@ cleanup() {
   [ -z "$started" ] || scripts/services.sh down $started
 }
 trap cleanup EXIT
-go run ./e2e/loadgen -bin bin "$@"
+# Its workers publish as the NATS user worker of nats.conf (a NATS without
+# authorization ignores the credentials); -nats-url in ARGS overrides.
+go run ./e2e/loadgen -bin bin -nats-url "$(scripts/services.sh nats-url worker)" "$@"

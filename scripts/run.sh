@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 : "${VOTE_ADDR:=:8080}" "${RESULT_ADDR:=:8081}" "${WORKER_ADDR:=:8082}"
 
 started=$(scripts/services.sh up)
+# The worker publishes as the NATS user worker, the result server
+# subscribes as result (nats.conf); a NATS_URL of one's own is used as is.
+worker_nats=${NATS_URL:-$(scripts/services.sh nats-url worker)}
+result_nats=${NATS_URL:-$(scripts/services.sh nats-url result)}
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -22,12 +26,14 @@ stop() {
 trap stop INT TERM EXIT
 
 # Each line of a service's log is prefixed with its name.
-start() { # name binary
-  "./bin/$2" > >(sed -u "s/^/[$1] /") 2>&1 &
+start() { # name binary [VAR=value...]
+  local name=$1 bin=$2
+  shift 2
+  env "$@" "./bin/$bin" > >(sed -u "s/^/[$name] /") 2>&1 &
   pids+=("$!")
 }
-start worker worker
-start result result
+start worker worker NATS_URL="$worker_nats"
+start result result NATS_URL="$result_nats"
 start vote vote
 
 wait_ready() { # url name

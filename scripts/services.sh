@@ -6,6 +6,13 @@
 #                                     .data/; prints the names of those started
 #   scripts/services.sh down NAME...  stop those (names as printed by up)
 #   scripts/services.sh status
+#   scripts/services.sh nats-url USER worker or result: the NATS URL with
+#                                     that user's credentials
+#
+# NATS runs with nats.conf, whose users' passwords come from
+# NATS_WORKER_PASSWORD and NATS_RESULT_PASSWORD; when those are unset (or
+# empty: nats.conf would take an empty password as none) they are generated
+# once into .data/nats/ (git-ignored) and reused.
 #
 # A missing server is installed with apt-get when that can be done (Debian or
 # Ubuntu, as root); nats-server can also be built from the Go module proxy.
@@ -42,6 +49,42 @@ apt_install() { # package...
 }
 
 mark_started() { echo "$1"; }
+
+# nats_password USER: $NATS_<USER>_PASSWORD when set, else the one kept in
+# .data/nats/USER.password, generated the first time.
+nats_password() {
+  local var="NATS_${1^^}_PASSWORD" file=$data/nats/$1.password
+  if [ -n "${!var:-}" ]; then
+    printf '%s' "${!var}"
+    return
+  fi
+  if [ ! -s "$file" ]; then
+    mkdir -p "$data/nats"
+    # 32 hex digits: 128 random bits that need no escaping in a URL.
+    (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$file.tmp" && mv "$file.tmp" "$file")
+  fi
+  cat "$file"
+}
+
+# urlencode percent-encodes all but the characters a URL's userinfo takes as
+# they are, so a password of one's own may hold any character.
+urlencode() {
+  local LC_ALL=C s=$1 out='' c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in
+    [A-Za-z0-9._~-]) out+=$c ;;
+    *) printf -v c '%%%02X' "'$c"; out+=$c ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
+# nats_url USER: the local NATS with USER's credentials. A NATS without
+# authorization (one started by the machine, say) ignores them.
+nats_url() {
+  printf 'nats://%s:%s@127.0.0.1:4222\n' "$1" "$(urlencode "$(nats_password "$1")")"
+}
 
 start_redis() {
   if listening 6379; then say "redis: reusing 127.0.0.1:6379"; return; fi
@@ -109,13 +152,17 @@ start_nats() {
     fi
   fi
   mkdir -p "$data/nats"
+  local worker_pw result_pw
+  worker_pw=$(nats_password worker)
+  result_pw=$(nats_password result)
   # Its own session: a Ctrl-C at the terminal must not reach it before
   # the services that use it have stopped.
-  setsid "$bin" -c "$root/nats.conf" -a 127.0.0.1 -P "$data/nats/nats.pid" -l "$data/nats/nats.log" </dev/null >/dev/null 2>&1 &
+  NATS_WORKER_PASSWORD=$worker_pw NATS_RESULT_PASSWORD=$result_pw \
+    setsid "$bin" -c "$root/nats.conf" -a 127.0.0.1 -P "$data/nats/nats.pid" -l "$data/nats/nats.log" </dev/null >/dev/null 2>&1 &
   disown
   wait_port 4222 nats 10
   mark_started nats
-  say "nats: started on 127.0.0.1:4222 (with nats.conf; log in .data/nats)"
+  say "nats: started on 127.0.0.1:4222 (with nats.conf: users worker and result; log in .data/nats)"
 }
 
 stop_one() {
@@ -141,6 +188,12 @@ down)
   shift
   for s in "$@"; do stop_one "$s"; done
   ;;
+nats-url)
+  case ${2:-} in
+  worker | result) nats_url "$2" ;;
+  *) die "nats-url needs a user: worker or result" ;;
+  esac
+  ;;
 status)
   for p in "redis 6379" "postgres 5432" "nats 4222"; do
     set -- $p
@@ -148,7 +201,7 @@ status)
   done
   ;;
 *)
-  echo "usage: $0 up|down|status" >&2
+  echo "usage: $0 up|down NAME...|status|nats-url worker|result" >&2
   exit 2
   ;;
 esac

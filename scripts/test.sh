@@ -43,6 +43,11 @@ cleanup() {
   [ -z "$started" ] || scripts/services.sh down $started
 }
 trap cleanup EXIT
+# The tests publish tallies (and start workers) on the local NATS: as the
+# user worker of nats.conf, whose credentials a NATS without authorization
+# ignores.
+: "${TEST_NATS_URL:=$(scripts/services.sh nats-url worker)}"
+export TEST_NATS_URL
 
 # Arguments, when given, replace the default packages (make chaos uses that).
 if [ $# -eq 0 ]; then
