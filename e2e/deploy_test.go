@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -91,6 +94,103 @@ func TestComposeFile(t *testing.T) {
 	}
 	if v := c.Services["nats"].Volumes; len(v) == 0 || !strings.HasPrefix(v[0], "./nats.conf:") {
 		t.Errorf("nats does not mount nats.conf: %v", v)
+	}
+	checkComposeNATS(t, c)
+}
+
+// composeVar matches compose's ${VAR}, ${VAR:?message} and ${VAR:-default}.
+var composeVar = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)(?:(:?[?-])([^}]*))?\}`)
+
+// interpolate expands s as compose does with the variables of env, and
+// fails where compose would stop: a required variable unset or empty.
+func interpolate(s string, env map[string]string) (string, error) {
+	var err error
+	out := composeVar.ReplaceAllStringFunc(s, func(m string) string {
+		g := composeVar.FindStringSubmatch(m)
+		v, set := env[g[1]]
+		switch g[2] {
+		case ":?":
+			if v == "" && err == nil {
+				err = fmt.Errorf("%s unset or empty: %s", g[1], g[3])
+			}
+		case ":-":
+			if v == "" {
+				v = g[3]
+			}
+		case "?":
+			if !set && err == nil {
+				err = fmt.Errorf("%s unset: %s", g[1], g[3])
+			}
+		}
+		return v
+	})
+	return out, err
+}
+
+// checkComposeNATS checks the NATS users' wiring: the NATS server gets both
+// passwords from .env, required (compose stops rather than run NATS
+// open), and the worker and the result server connect as their users with
+// those same passwords; the broker is published on loopback at most.
+func checkComposeNATS(t *testing.T, c composeFile) {
+	t.Helper()
+	users := map[string]string{"worker": "NATS_WORKER_PASSWORD", "result": "NATS_RESULT_PASSWORD"}
+	nats := c.Services["nats"]
+	for _, p := range nats.Ports {
+		if !strings.HasPrefix(p, "127.0.0.1:") {
+			t.Errorf("nats publishes port %s beyond loopback", p)
+		}
+	}
+	example, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatalf(".env.example (the template of .env that compose reads): %v", err)
+	}
+	ignore, err := os.ReadFile("../.gitignore")
+	if err != nil || !slices.Contains(strings.Fields(string(ignore)), "/.env") {
+		t.Errorf(".gitignore does not ignore /.env, which holds the passwords")
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(example), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[strings.TrimSpace(k)] = "pw-" + strings.ToLower(k)
+		}
+	}
+	for user, v := range users {
+		if _, ok := env[v]; !ok {
+			t.Errorf(".env.example does not name %s", v)
+		}
+		raw := nats.Environment[v]
+		if !strings.Contains(raw, "${"+v+":?") {
+			t.Errorf("nats: %s=%q, want ${%s:?…}: compose must refuse an unset or empty password", v, raw, v)
+		}
+		got, err := interpolate(raw, env)
+		if err != nil || got != env[v] {
+			t.Errorf("nats: %s=%q expands to %q (%v), want the password from .env", v, raw, got, err)
+		}
+		if _, err := interpolate(raw, map[string]string{}); err == nil {
+			t.Errorf("nats: %s=%q expands without .env, want compose to stop", v, raw)
+		}
+		natsURL, err := interpolate(c.Services[user].Environment["NATS_URL"], env)
+		if err != nil {
+			t.Errorf("%s: NATS_URL: %v", user, err)
+			continue
+		}
+		u, err := url.Parse(natsURL)
+		if err != nil || u.User == nil {
+			t.Errorf("%s: NATS_URL %q has no credentials", user, c.Services[user].Environment["NATS_URL"])
+			continue
+		}
+		if pw, _ := u.User.Password(); u.User.Username() != user || pw != env[v] {
+			t.Errorf("%s: NATS_URL connects as %q with the password %q, want %q with %s", user, u.User.Username(), pw, user, v)
+		}
+	}
+	conf, err := os.ReadFile("../nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"$NATS_WORKER_PASSWORD", "$NATS_RESULT_PASSWORD", "no_auth_user"} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("nats.conf does not hold %s", want)
+		}
 	}
 }
 
