@@ -204,8 +204,11 @@ func TestNATSAuthorization(t *testing.T) {
 		}
 	}
 
-	// The servers' logs name NATS without the passwords.
+	// The servers' logs name NATS, without the passwords.
 	for _, p := range []*proc{worker, result} {
+		if want := "nats://" + p.name + ":xxxxx@127.0.0.1"; !strings.Contains(p.out.String(), want) {
+			t.Errorf("%s's log does not name NATS as %s…", p.name, want)
+		}
 		for user, pw := range c.natsPasswords {
 			if strings.Contains(p.out.String(), pw) {
 				t.Errorf("%s's log holds the NATS password of %s", p.name, user)

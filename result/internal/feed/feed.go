@@ -86,15 +86,16 @@ func (f *Feed) Connect(url string) (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
-		nats.ConnectHandler(func(*nats.Conn) {
-			f.logger.Info("nats connected")
+		nats.ConnectHandler(func(c *nats.Conn) {
+			// Redacted: NATS_URL carries the result user's password.
+			f.logger.Info("nats connected", "url", c.ConnectedUrlRedacted())
 			f.Reload()
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			f.logger.Warn("nats disconnected", "error", err)
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) {
-			f.logger.Info("nats reconnected")
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			f.logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
 			f.metrics.Reconnects.Inc()
 			f.Reload()
 		}),

@@ -47,6 +47,10 @@ func Connect(url, subject string, logger *slog.Logger) (*Publisher, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			// Redacted: NATS_URL carries the worker user's password.
+			logger.Info("nats connected", "url", c.ConnectedUrlRedacted())
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				logger.Warn("nats disconnected", "error", err)
