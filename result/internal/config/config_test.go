@@ -14,6 +14,7 @@ func TestLoad(t *testing.T) {
 		{"labels", "OPTION_A", "Tea", true},
 		{"vote url", "VOTE_URL", "https://vote.example.org/", true},
 		{"nats cluster", "NATS_URL", "nats://u:p@10.0.0.1:4222, nats://10.0.0.2:4222", true},
+		{"nats user with encoded password", "NATS_URL", "nats://result:p%40ss%3Aw@127.0.0.1:4222", true},
 		{"bad database url", "DATABASE_URL", "postgres://127.0.0.1:5432/x?sslmode=sometimes", false},
 		{"bad database url with password", "DATABASE_URL", "postgres://u:s3cret@127.0.0.1:5432/x?sslmode=sometimes", false},
 		{"database port with password", "DATABASE_URL", "postgres://u:s3cret@127.0.0.1:99999/x", false},
@@ -75,6 +76,10 @@ func TestLoad(t *testing.T) {
 			case "nats cluster":
 				if c.NATSURL != "nats://u:p@10.0.0.1:4222,nats://10.0.0.2:4222" {
 					t.Errorf("got NATS_URL %q", c.NATSURL)
+				}
+			case "nats user with encoded password":
+				if want := "nats://result:p%40ss%3Aw@127.0.0.1:4222"; c.NATSURL != want {
+					t.Errorf("got NATS_URL %q, want %q", c.NATSURL, want)
 				}
 			}
 		})

@@ -104,3 +104,31 @@ func TestLoadErrorsHidePasswords(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadNATSCredentials: the credentials of NATS_URL (scripts/run.sh and
+// compose give the worker its nats.conf user) reach the client unchanged,
+// a percent-encoded password included.
+func TestLoadNATSCredentials(t *testing.T) {
+	tests := []struct{ name, value, want string }{
+		{"user and password", "nats://worker:4f75eddb@127.0.0.1:4222", "nats://worker:4f75eddb@127.0.0.1:4222"},
+		{"encoded password", "nats://worker:p%40ss%3Aw%20rd@nats:4222", "nats://worker:p%40ss%3Aw%20rd@nats:4222"},
+		{"cluster", "nats://worker:pw@10.0.0.1:4222, nats://worker:pw@10.0.0.2:4222",
+			"nats://worker:pw@10.0.0.1:4222,nats://worker:pw@10.0.0.2:4222"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(func(k string) string {
+				if k == "NATS_URL" {
+					return tt.value
+				}
+				return ""
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.NATSURL != tt.want {
+				t.Errorf("got NATS_URL %q, want %q", c.NATSURL, tt.want)
+			}
+		})
+	}
+}
