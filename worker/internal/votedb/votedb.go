@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"livevote/shared/poll"
-	"livevote/shared/schema"
 	"livevote/shared/tally"
 )
 
@@ -113,6 +112,50 @@ UPDATE polls SET
     updated_at = CASE WHEN state <> $2 THEN clock_timestamp() ELSE updated_at END
 WHERE id = $1 AND (state_seq_ms, state_seq_n) < ($3, $4)`
 
+// batchTallies reads the committed tallies of the polls in $1 (text[]),
+// one row per poll with its options' ids and counts in arrays. With votes
+// spread over many polls a batch reads hundreds of them: one row per
+// option in poll and position order (schema.SelectTallies) sorted ~7,000
+// rows, and a GROUP BY spilled its hash table to disk, since the generic
+// plan of a cached statement guesses ten polls in $1. Here each poll's
+// options come from the primary key's index, with nothing to sort or hash.
+// The order of the rows and of the options in a row does not matter: a
+// tally is a map of counts.
+const batchTallies = `
+SELECT p.id, p.version, p.state, p.updated_at, o.options, o.votes
+FROM polls p, LATERAL (
+    SELECT array_agg(option) AS options, array_agg(votes) AS votes
+    FROM poll_options WHERE poll = p.id
+) o
+WHERE p.id = ANY($1::text[]) AND o.options IS NOT NULL`
+
+// scanBatchTallies reads the rows of batchTallies and closes them.
+func scanBatchTallies(rows pgx.Rows) (map[string]tally.Tally, error) {
+	out := make(map[string]tally.Tally)
+	var (
+		id, state string
+		version   int64
+		at        time.Time
+		options   []string
+		votes     []int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&id, &version, &state, &at, &options, &votes}, func() error {
+		if len(options) != len(votes) {
+			return fmt.Errorf("poll %s: %d options but %d counts", id, len(options), len(votes))
+		}
+		counts := make(map[string]int64, len(options))
+		for i, o := range options {
+			counts[o] = votes[i]
+		}
+		out[id] = tally.New(id, version, nil, counts, state, at)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading tallies: %w", err)
+	}
+	return out, nil
+}
+
 // PollResult is what a batch left of one poll it named.
 type PollResult struct {
 	// Tally is the poll's committed tally after the batch.
@@ -189,7 +232,7 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 	for _, st := range b.States {
 		b2.Queue(setState, st.Poll, st.State, int64(st.Seq.Ms), int64(st.Seq.N))
 	}
-	b2.Queue(schema.SelectTallies, touched)
+	b2.Queue(batchTallies, touched)
 
 	// A batch with no BEGIN runs as one implicit transaction that commits at
 	// its end (PostgreSQL's pipeline rule), so every statement shares one
@@ -232,7 +275,7 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 		if err != nil {
 			return fmt.Errorf("reading tallies: %w", err)
 		}
-		tallies, err = schema.ScanTallies(rows)
+		tallies, err = scanBatchTallies(rows)
 		return err
 	}()
 	if cerr := br.Close(); err == nil && cerr != nil {

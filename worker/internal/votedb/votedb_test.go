@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -451,5 +452,89 @@ func TestExisting(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// BenchmarkApplyManyPolls is the load of make bench's polls phase: 1,000
+// polls of 2 to 12 options, batches of 2,000 votes spread over them (about
+// 870 polls each), half of them earlier voters changing their minds. Its
+// cost per batch must not grow much faster with the polls touched than
+// with the votes.
+func BenchmarkApplyManyPolls(b *testing.B) {
+	s, _ := testStore(b)
+	ctx := context.Background()
+	const polls = 1000
+	ids := make([]string, polls)
+	opts := make([]int, polls)
+	creates := make([]poll.Record, polls)
+	for i := range polls {
+		ids[i] = fmt.Sprintf("bench-%04d", i)
+		opts[i] = 2 + i%11
+		labels := make([]string, opts[i])
+		for j := range labels {
+			labels[j] = fmt.Sprintf("Option %d", j)
+		}
+		creates[i] = record(b, ids[i], labels...)
+	}
+	if _, err := s.Apply(ctx, Batch{Creates: creates}); err != nil {
+		b.Fatal(err)
+	}
+	var seq, voters uint64
+	batch := make([]Vote, 2000)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			seq++
+			voter := voters
+			if i%2 == 0 || voters < 2000 {
+				voters++
+				voter = voters
+			} else {
+				voter = 1 + seq*7919%voters // an earlier voter, spread out
+			}
+			// A voter always votes in the same poll, so a returning voter
+			// replaces a ballot.
+			p := voter * 2654435761 % polls
+			batch[i] = vote(ids[p], fmt.Sprintf("voter%017d", voter), poll.OptionID(int((seq+voter)%uint64(opts[p]))), seq)
+		}
+		if _, err := s.Apply(ctx, Batch{Votes: Latest(batch)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "votes/s")
+}
+
+// TestApplyTalliesMatchSelectTallies checks that the tallies Apply reads
+// back (batchTallies, one row per poll) equal what the result server reads
+// (schema.SelectTallies, one row per option), counts of zero, state and
+// time included.
+func TestApplyTalliesMatchSelectTallies(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	res, err := s.Apply(ctx, Batch{
+		Creates: []poll.Record{record(t, "twelve", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"), record(t, "two", "Yes", "No")},
+		Votes: []Vote{
+			vote("twelve", "x", "l", 2), vote("twelve", "y", "a", 3), vote("two", "x", "b", 4),
+			vote("missing", "x", "a", 5), vote("two", "y", "z", 6),
+		},
+		States: []StateChange{{Poll: "two", State: poll.StateClosed, Seq: Seq{Ms: 7}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Invalid != 2 {
+		t.Errorf("got %d invalid, want 2 (unknown poll, unknown option)", res.Invalid)
+	}
+	if len(res.Polls) != 2 {
+		t.Fatalf("got %d polls, want 2: %+v", len(res.Polls), res.Polls)
+	}
+	for _, p := range res.Polls {
+		want := current(t, s, p.Tally.Poll)
+		if !reflect.DeepEqual(p.Tally, want) {
+			t.Errorf("poll %s: Apply read %+v, SelectTallies reads %+v", p.Tally.Poll, p.Tally, want)
+		}
+	}
+	if got := res.Polls[1].Tally; got.State != poll.StateClosed || got.Counts["a"] != 0 || got.Counts["b"] != 1 {
+		t.Errorf("poll two: got %+v, want closed with a=0 b=1", got)
 	}
 }
