@@ -407,19 +407,28 @@ func pageQR(t *testing.T, ctx context.Context) (text, how string) {
 			return text, "img " + firstN(src, 60)
 		}
 	}
-	shot, err := chromedp.Run(ctx, chromedp.ScreenshotScale(chromedp.CSS(`[data-e2e="qr"]`), 2))
-	if err != nil {
-		t.Fatalf("screenshot of the QR code: %v", err)
+	// An <img> of an SVG must have loaded and been painted before its
+	// screenshot means anything; a screenshot taken while it paints can
+	// misread, so a few are taken before the code counts as unreadable.
+	loaded := `(() => { const el = document.querySelector('[data-e2e="qr"]'); return el.tagName !== "IMG" || (el.complete && el.naturalWidth > 0); })()`
+	waitJS(t, ctx, loaded, "the QR image to load")
+	for attempt := 1; ; attempt++ {
+		shot, err := chromedp.Run(ctx, chromedp.ScreenshotScale(chromedp.CSS(`[data-e2e="qr"]`), 2))
+		if err != nil {
+			t.Fatalf("screenshot of the QR code: %v", err)
+		}
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text, err = decodeQR(img); err == nil {
+			return text, "screenshot of the element"
+		}
+		if attempt == 3 {
+			t.Fatalf("the QR code on %s does not decode from %d screenshots: %v", evalJS[string](t, ctx, `location.href`), attempt, err)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
-	img, err := png.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err = decodeQR(img)
-	if err != nil {
-		t.Fatalf("the QR code on %s does not decode from a screenshot: %v", evalJS[string](t, ctx, `location.href`), err)
-	}
-	return text, "screenshot of the element"
 }
 
 func firstN(s string, n int) string {
