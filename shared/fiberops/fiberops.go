@@ -24,9 +24,16 @@ func Healthz() fiber.Handler {
 }
 
 // Readyz probes every dependency now: 200 when all answer, else 503 with
-// JSON naming the first that does not (health.Monitor.ReadyHandler).
+// JSON naming the first that does not (health.Monitor.Answer). It probes
+// with the app's context, not the request's: fasthttp's request context
+// must not outlive the request, and a probe's timers might.
 func Readyz(m *health.Monitor) fiber.Handler {
-	return adaptor.HTTPHandler(m.ReadyHandler())
+	return func(c *fiber.Ctx) error {
+		code, body := m.Answer(c.UserContext())
+		c.Type("json")
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Status(code).Send(body)
+	}
 }
 
 // Metrics serves reg in the Prometheus text format (opsmetrics.Handler).
