@@ -5,15 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"livevote/shared/tally"
 )
@@ -43,116 +37,25 @@ func ingest(ctx context.Context, s *system, o options, progress func(string, ...
 	if err != nil {
 		return res, err
 	}
-	u, err := url.Parse(s.vote)
+	// The default poll of version 1's routes, voted on at /api/vote.
+	options := base.Options()
+	polls := []benchPoll{{id: base.Poll, options: options, endpoint: s.vote + "/api/vote"}}
+	st, start, err := sendLoad(ctx, s, o, polls, []map[string]int64{base.Counts}, "ingest", progress)
 	if err != nil {
 		return res, err
 	}
-	client := &fasthttp.HostClient{Addr: u.Host, MaxConns: o.conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	endpoint := s.vote + "/api/vote"
+	res.Seconds = st.sent.Seconds()
+	res.Acked, res.Refused, res.NewVoters, res.Changes = st.acked, st.refused, st.newVoters, st.changes
+	res.AckedPerSec = float64(res.Acked) / st.sent.Seconds()
+	res.AckP50Ms, res.AckP99Ms = st.ackP50Ms, st.ackP99Ms
+	res.BacklogMax, res.BacklogAtEnd = st.backlogMax, st.backlogAtEnd
 
-	var acked, refused, newVoters, changes atomic.Int64
-	type voterState struct {
-		id  string
-		opt byte
-	}
-	perConn := make([][]voterState, o.conns)
-	lat := make([][]time.Duration, o.conns)
-
-	ctx, cancel := context.WithTimeout(ctx, o.duration)
-	defer cancel()
-	var backlogMax float64
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				n := acked.Load()
-				bl, _ := metricValue(s.worker, "worker_stream_length")
-				backlogMax = max(backlogMax, bl)
-				progress("ingest: %2.0fs  %8d acknowledged  %7.0f/s  backlog %.0f", time.Since(start).Seconds(), n,
-					float64(n)/time.Since(start).Seconds(), bl)
-			}
-		}
-	}()
-
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := 0; c < o.conns; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			voters := make([]voterState, 0, 1024)
-			for ctx.Err() == nil {
-				req.Reset()
-				req.SetRequestURI(endpoint)
-				req.Header.SetMethod(http.MethodPost)
-				req.Header.SetContentType("application/json")
-				idx := -1
-				var opt byte = 'a' + byte(rand.IntN(2))
-				if len(voters) > 0 && rand.IntN(2) == 0 {
-					idx = rand.IntN(len(voters))
-					opt = 'a' + 'b' - voters[idx].opt // a change of mind
-					req.Header.SetCookie("voter_id", voters[idx].id)
-				}
-				req.SetBodyString(`{"vote":"` + string(opt) + `"}`)
-				t0 := time.Now()
-				if err := client.Do(req, resp); err != nil || resp.StatusCode() != http.StatusAccepted {
-					refused.Add(1)
-					continue
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-				acked.Add(1)
-				if idx >= 0 {
-					voters[idx].opt = opt
-					changes.Add(1)
-					continue
-				}
-				id := voterIDFrom(resp.Body())
-				if id == "" {
-					refused.Add(1)
-					continue
-				}
-				voters = append(voters, voterState{id: id, opt: opt})
-				newVoters.Add(1)
-			}
-			perConn[c] = voters
-		}()
-	}
-	wg.Wait()
-	sent := time.Since(start)
-	<-watched
-	res.Seconds = sent.Seconds()
-	res.Acked, res.Refused, res.NewVoters, res.Changes = acked.Load(), refused.Load(), newVoters.Load(), changes.Load()
-	res.AckedPerSec = float64(res.Acked) / sent.Seconds()
-	res.BacklogAtEnd, _ = metricValue(s.worker, "worker_stream_length")
-	res.BacklogMax = max(backlogMax, res.BacklogAtEnd)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	p := percentiles(all)
-	res.AckP50Ms, res.AckP99Ms = p.p50, p.p99
-
-	want := map[string]int64{"a": base.Counts["a"], "b": base.Counts["b"]}
-	for _, vs := range perConn {
-		for _, v := range vs {
-			want[string(v.opt)]++
-		}
-	}
-	progress("ingest: sent for %.1fs; waiting for the result server to show %v", sent.Seconds(), want)
+	want := st.want[0]
+	progress("ingest: sent for %.1fs; waiting for the result server to show %v", st.sent.Seconds(), want)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		t, err := getTally(s.result)
-		if err == nil && t.Counts["a"] == want["a"] && t.Counts["b"] == want["b"] {
+		if err == nil && sameCounts(t.Counts, want) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -164,6 +67,19 @@ func ingest(ctx context.Context, s *system, o options, progress func(string, ...
 	res.DrainedSeconds = drained.Seconds()
 	res.EndToEndPerSec = float64(res.Acked) / drained.Seconds()
 	return res, nil
+}
+
+// sameCounts reports whether got has exactly want's counts.
+func sameCounts(got, want map[string]int64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for o, n := range want {
+		if got[o] != n {
+			return false
+		}
+	}
+	return true
 }
 
 func voterIDFrom(body []byte) string {

@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"livevote/shared/poll"
 	"livevote/shared/schema"
@@ -150,111 +147,17 @@ func manyPolls(ctx context.Context, s *system, o options, progress func(string, 
 	}
 	progress("polls: %d polls created in %.1f s, %d options in all; every tally is 0; voting", o.polls, res.CreateSeconds, res.Options)
 
-	u, err := url.Parse(s.vote)
+	st, start, err := sendLoad(ctx, s, o, polls, zero, "polls", progress)
 	if err != nil {
 		return res, err
 	}
-	client := &fasthttp.HostClient{Addr: u.Host, MaxConns: o.conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	var acked, refused, newVoters, changes atomic.Int64
-	perConn := make([][]ballotState, o.conns)
-	lat := make([][]time.Duration, o.conns)
-	lctx, cancel := context.WithTimeout(ctx, o.duration)
-	defer cancel()
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-lctx.Done():
-				return
-			case <-tick.C:
-				n := acked.Load()
-				bl, _ := metricValue(s.worker, "worker_stream_length")
-				progress("polls: %2.0fs  %8d acknowledged  %7.0f/s  backlog %.0f", time.Since(start).Seconds(), n,
-					float64(n)/time.Since(start).Seconds(), bl)
-			}
-		}
-	}()
+	res.Seconds = st.sent.Seconds()
+	res.Acked, res.Refused, res.NewVoters, res.Changes = st.acked, st.refused, st.newVoters, st.changes
+	res.AckedPerSec = float64(res.Acked) / st.sent.Seconds()
+	res.AckP50Ms, res.AckP99Ms = st.ackP50Ms, st.ackP99Ms
 
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := 0; c < o.conns; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			cookie := fasthttp.AcquireCookie()
-			defer fasthttp.ReleaseCookie(cookie)
-			ballots := make([]ballotState, 0, 1024)
-			for lctx.Err() == nil {
-				idx := -1
-				var b ballotState
-				if len(ballots) > 0 && rand.IntN(2) == 0 {
-					idx = rand.IntN(len(ballots))
-					b = ballots[idx]
-					b.opt = otherOption(polls[b.poll].options, b.opt) // a change of mind
-				} else {
-					b.poll = rand.IntN(len(polls))
-					b.opt = polls[b.poll].options[rand.IntN(len(polls[b.poll].options))]
-				}
-				req.Reset()
-				req.SetRequestURI(polls[b.poll].endpoint)
-				req.Header.SetMethod(http.MethodPost)
-				req.Header.SetContentType("application/json")
-				if idx >= 0 {
-					req.Header.SetCookie("voter_id", b.cookie)
-				}
-				req.SetBodyString(`{"vote":"` + b.opt + `"}`)
-				t0 := time.Now()
-				if err := client.Do(req, resp); err != nil || resp.StatusCode() != http.StatusAccepted {
-					refused.Add(1)
-					continue
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-				acked.Add(1)
-				if idx >= 0 {
-					ballots[idx] = b
-					changes.Add(1)
-					continue
-				}
-				b.voter = voterIDFrom(resp.Body())
-				cookie.SetKey("voter_id")
-				if b.voter == "" || !resp.Header.Cookie(cookie) {
-					refused.Add(1)
-					continue
-				}
-				b.cookie = string(cookie.Value())
-				ballots = append(ballots, b)
-				newVoters.Add(1)
-			}
-			perConn[c] = ballots
-		}()
-	}
-	wg.Wait()
-	sent := time.Since(start)
-	<-watched
-	res.Seconds = sent.Seconds()
-	res.Acked, res.Refused, res.NewVoters, res.Changes = acked.Load(), refused.Load(), newVoters.Load(), changes.Load()
-	res.AckedPerSec = float64(res.Acked) / sent.Seconds()
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	p := percentiles(all)
-	res.AckP50Ms, res.AckP99Ms = p.p50, p.p99
-
-	want := zero
-	for _, bs := range perConn {
-		for _, b := range bs {
-			want[b.poll][b.opt]++
-		}
-	}
-	progress("polls: sent for %.1fs; waiting until every poll's tally is exact (%s)", sent.Seconds(), check.by)
+	want := st.want
+	progress("polls: sent for %.1fs; waiting until every poll's tally is exact (%s)", st.sent.Seconds(), check.by)
 	if err := waitExact(ctx, check, want, 2*time.Minute); err != nil {
 		return res, err
 	}
