@@ -415,23 +415,18 @@ func withZeros(counts map[string]int64, options []string) map[string]int64 {
 // vote, row by row.
 func (e *env) checkPollRows(id string, want map[string]string) {
 	e.t.Helper()
-	rows, err := e.pool.Query(context.Background(), "SELECT voter, vote FROM ballots WHERE poll = $1", id)
-	if err != nil {
-		e.t.Fatal(err)
+	e.compareQueryRows("poll "+id, want, "SELECT voter, vote FROM ballots WHERE poll = $1", id)
+}
+
+// startAll starts the result server, the worker and the vote server on the
+// test's own slice of the services and waits until all three are ready.
+func (e *env) startAll() (result, worker, vote *proc) {
+	e.t.Helper()
+	result, worker, vote = e.start("result"), e.start("worker"), e.start("vote")
+	for _, p := range []*proc{result, worker, vote} {
+		p.waitReady()
 	}
-	defer rows.Close()
-	got := make(map[string]string, len(want))
-	for rows.Next() {
-		var voter, v string
-		if err := rows.Scan(&voter, &v); err != nil {
-			e.t.Fatal(err)
-		}
-		got[voter] = v
-	}
-	if err := rows.Err(); err != nil {
-		e.t.Fatal(err)
-	}
-	compareRows(e.t, "poll "+id, got, want)
+	return result, worker, vote
 }
 
 // compareRows reports the voters whose row is not their expected vote.

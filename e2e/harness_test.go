@@ -461,21 +461,28 @@ func (s *socket) last() (tally.Tally, bool) {
 // the counts, never here.
 func (e *env) checkRows(want map[string]string) {
 	e.t.Helper()
-	rows, err := e.pool.Query(context.Background(), "SELECT id, vote FROM votes")
+	e.compareQueryRows("votes", want, "SELECT id, vote FROM votes")
+}
+
+// compareQueryRows compares the (voter, vote) rows a query answers with
+// each voter's expected last vote.
+func (e *env) compareQueryRows(label string, want map[string]string, query string, args ...any) {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), query, args...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer rows.Close()
 	got := make(map[string]string, len(want))
 	for rows.Next() {
-		var id, v string
-		if err := rows.Scan(&id, &v); err != nil {
+		var voter, v string
+		if err := rows.Scan(&voter, &v); err != nil {
 			e.t.Fatal(err)
 		}
-		got[id] = v
+		got[voter] = v
 	}
 	if err := rows.Err(); err != nil {
 		e.t.Fatal(err)
 	}
-	compareRows(e.t, "votes", got, want)
+	compareRows(e.t, label, got, want)
 }

@@ -40,12 +40,7 @@ func metric(t testing.TB, p *proc, name string) float64 {
 func TestManyPollsCostNoGoroutineEach(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	result := e.start("result")
-	worker := e.start("worker")
-	vote := e.start("vote")
-	for _, p := range []*proc{result, worker, vote} {
-		p.waitReady()
-	}
+	result, worker, vote := e.startAll()
 	const polls = 150
 	// A baseline with one poll held and one client, so what is counted
 	// after is what more polls cost.

@@ -22,12 +22,7 @@ import (
 func TestUnknownPollIs404(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	result := e.start("result")
-	worker := e.start("worker")
-	vote := e.start("vote")
-	for _, p := range []*proc{result, worker, vote} {
-		p.waitReady()
-	}
+	result, _, vote := e.startAll()
 	form := "application/x-www-form-urlencoded"
 	for _, id := range []string{"nope", strings.Repeat("x", poll.MaxIDLen+1), "Nope_1"} {
 		routes := []struct {

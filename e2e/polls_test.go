@@ -49,12 +49,7 @@ func TestPollsEndToEnd(t *testing.T) {
 	bare := e.subscribe(e.subject())
 	every := e.subscribe(tally.Wildcard(e.subject()))
 
-	result := e.start("result")
-	worker := e.start("worker")
-	vote := e.start("vote")
-	for _, p := range []*proc{result, worker, vote} {
-		p.waitReady()
-	}
+	result, _, vote := e.startAll()
 	defs := pollDefs(t)
 	var polls []*livePoll
 	for _, name := range []string{"two", "three", "twelve"} {

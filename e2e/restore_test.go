@@ -18,12 +18,7 @@ import (
 func TestPollsComeBackAfterRedisLosesItsData(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	result := e.start("result")
-	worker := e.start("worker")
-	vote := e.start("vote")
-	for _, p := range []*proc{result, worker, vote} {
-		p.waitReady()
-	}
+	result, _, vote := e.startAll()
 	defs := pollDefs(t)
 	open := createPoll(t, vote, defs["three"])
 	closed := createPoll(t, vote, defs["two"])

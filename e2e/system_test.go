@@ -40,12 +40,7 @@ func TestVoteReachesNATSAndWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	result := e.start("result")
-	worker := e.start("worker")
-	vote := e.start("vote")
-	for _, p := range []*proc{result, worker, vote} {
-		p.waitReady()
-	}
+	result, _, vote := e.startAll()
 	ws := dialSocket(t, result)
 	waitFor(t, 5*time.Second, "the tally sent on connect", func() bool { _, ok := ws.last(); return ok })
 	if first, _ := ws.last(); first.Total != 0 {
