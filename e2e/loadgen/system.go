@@ -98,6 +98,8 @@ func startSystem(ctx context.Context, o options, progress func(string, ...any)) 
 		"LOG_LEVEL=warn",
 		"RATE_LIMIT_NEW_VOTERS=off",
 		"RATE_LIMIT_VOTES=off",
+		// The fan-out's 10,000 sockets all come from this machine.
+		"WS_MAX_CLIENTS_PER_ADDRESS=1000000",
 	}
 	for _, svc := range []string{"result", "worker", "vote"} {
 		addr, err := freeAddr()

@@ -33,8 +33,20 @@ type Config struct {
 	// PresentFrameAncestors are the origins whose pages may frame the
 	// presenter view (slides); nil: none may.
 	PresentFrameAncestors []string
-	LogLevel              string
+	// WSMaxClients caps the WebSocket clients in all, and
+	// WSMaxClientsPerAddress those of one client address, so that one
+	// host cannot take every socket the server can hold.
+	WSMaxClients           int
+	WSMaxClientsPerAddress int
+	LogLevel               string
 }
+
+// Default caps on WebSocket clients. Per address the cap is generous: a
+// room of people behind one NAT opens one socket each, plus tabs.
+const (
+	DefaultWSMaxClients           = 50000
+	DefaultWSMaxClientsPerAddress = 2000
+)
 
 // VotePort is the vote server's port when VOTE_URL is unset.
 const VotePort = "8080"
@@ -80,6 +92,12 @@ func Load(getenv shared.Getenv) (Config, error) {
 	}
 	for _, o := range frame {
 		c.PresentFrameAncestors = append(c.PresentFrameAncestors, o.String())
+	}
+	if c.WSMaxClients, err = shared.Int(getenv, "WS_MAX_CLIENTS", DefaultWSMaxClients, 1, 1_000_000); err != nil {
+		return c, err
+	}
+	if c.WSMaxClientsPerAddress, err = shared.Int(getenv, "WS_MAX_CLIENTS_PER_ADDRESS", DefaultWSMaxClientsPerAddress, 1, 1_000_000); err != nil {
+		return c, err
 	}
 	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
 	return c, nil

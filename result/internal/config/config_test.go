@@ -31,6 +31,13 @@ func TestLoad(t *testing.T) {
 		{"ws origins empty item", "WS_ORIGINS", "https://vote.example.org,", false},
 		{"frame ancestors", "PRESENT_FRAME_ANCESTORS", "https://slides.example.com:443,https://deck.example", true},
 		{"bad frame ancestor", "PRESENT_FRAME_ANCESTORS", "*", false},
+		{"ws max clients", "WS_MAX_CLIENTS", "10", true},
+		{"ws max clients zero", "WS_MAX_CLIENTS", "0", false},
+		{"ws max clients too many", "WS_MAX_CLIENTS", "1000001", false},
+		{"ws max clients not a number", "WS_MAX_CLIENTS", "lots", false},
+		{"ws max per address", "WS_MAX_CLIENTS_PER_ADDRESS", "3", true},
+		{"ws max per address negative", "WS_MAX_CLIENTS_PER_ADDRESS", "-1", false},
+		{"ws max per address too many", "WS_MAX_CLIENTS_PER_ADDRESS", "2000000", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,8 +61,8 @@ func TestLoad(t *testing.T) {
 			}
 			switch tt.name {
 			case "defaults":
-				if c.Addr != ":8081" || c.Subject != "tally.changed" || c.DefaultPoll.Question != "Cats vs Dogs!" || c.DefaultPoll.Label("b") != "Dogs" || c.VoteURL != nil || c.WSOrigins != nil || c.PresentFrameAncestors != nil {
-					t.Errorf("got %+v, want :8081, tally.changed, Cats vs Dogs!, no VOTE_URL", c)
+				if c.Addr != ":8081" || c.Subject != "tally.changed" || c.DefaultPoll.Question != "Cats vs Dogs!" || c.DefaultPoll.Label("b") != "Dogs" || c.VoteURL != nil || c.WSOrigins != nil || c.PresentFrameAncestors != nil || c.WSMaxClients != 50000 || c.WSMaxClientsPerAddress != 2000 {
+					t.Errorf("got %+v, want :8081, tally.changed, Cats vs Dogs!, no VOTE_URL, WebSocket caps 50000 and 2000", c)
 				}
 			case "labels":
 				if c.DefaultPoll.Label("a") != "Tea" || c.DefaultPoll.Question != "Tea vs Dogs!" {
@@ -72,6 +79,14 @@ func TestLoad(t *testing.T) {
 			case "frame ancestors":
 				if strings.Join(c.PresentFrameAncestors, " ") != "https://slides.example.com https://deck.example" {
 					t.Errorf("got PRESENT_FRAME_ANCESTORS %q", c.PresentFrameAncestors)
+				}
+			case "ws max clients":
+				if c.WSMaxClients != 10 || c.WSMaxClientsPerAddress != 2000 {
+					t.Errorf("got caps %d and %d, want 10 and 2000", c.WSMaxClients, c.WSMaxClientsPerAddress)
+				}
+			case "ws max per address":
+				if c.WSMaxClients != 50000 || c.WSMaxClientsPerAddress != 3 {
+					t.Errorf("got caps %d and %d, want 50000 and 3", c.WSMaxClients, c.WSMaxClientsPerAddress)
 				}
 			case "nats cluster":
 				if c.NATSURL != "nats://u:p@10.0.0.1:4222,nats://10.0.0.2:4222" {

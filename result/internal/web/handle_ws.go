@@ -1,6 +1,9 @@
 package web
 
 import (
+	"time"
+
+	fastws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
@@ -9,16 +12,35 @@ import (
 
 // handleWS upgrades to a WebSocket and hands the connection to the hub,
 // which sends the poll's current tally, then each newer one. A page of a
-// foreign origin and an unknown poll are refused before the upgrade.
+// foreign origin, a client over the caps on live sockets and an unknown
+// poll are refused before the upgrade.
 func handleWS(s *server) fiber.Handler {
 	upgrade := websocket.New(func(c *websocket.Conn) {
 		id, _ := c.Locals("poll").(string)
+		addr, _ := c.Locals("addr").(string)
+		if why := s.limit.join(addr); why != "" {
+			// Another handshake of the same moment took the last slot.
+			s.wsRefused.WithLabelValues(why).Inc()
+			_ = c.WriteControl(fastws.CloseMessage,
+				fastws.FormatCloseMessage(fastws.CloseTryAgainLater, "too many live connections; try again shortly"), time.Now().Add(time.Second))
+			return
+		}
+		defer s.limit.leave(addr)
 		s.Hub.Serve(c.Conn, id)
 	})
 	return func(c *fiber.Ctx) error {
 		if !s.originAllowed(c.Get(fiber.HeaderOrigin), c.Hostname()) {
 			s.wsRefused.WithLabelValues("origin").Inc()
 			return c.Status(fiber.StatusForbidden).SendString("refused: pages of this origin may not open the WebSocket\n")
+		}
+		// The remote address of the connection: X-Forwarded-For is not
+		// trusted here. Checked before the poll is loaded, so that a
+		// client over a cap costs no database query.
+		addr := c.IP()
+		if why := s.limit.full(addr); why != "" {
+			s.wsRefused.WithLabelValues(why).Inc()
+			c.Set(fiber.HeaderRetryAfter, "5")
+			return c.Status(fiber.StatusServiceUnavailable).SendString("too many live connections; try again shortly\n")
 		}
 		// Loading makes the hub hold the poll before the client joins it.
 		p, _, _, err := s.load(c)
@@ -29,6 +51,7 @@ func handleWS(s *server) fiber.Handler {
 			return c.Status(fiber.StatusUpgradeRequired).SendString("this is a WebSocket endpoint\n")
 		}
 		c.Locals("poll", p.ID)
+		c.Locals("addr", addr)
 		return upgrade(c)
 	}
 }

@@ -60,6 +60,8 @@ type server struct {
 	pages *template.Template
 	// wsRefused counts WebSocket handshakes refused, by reason.
 	wsRefused *prometheus.CounterVec
+	// limit caps the live WebSocket clients, in all and per address.
+	limit *limiter
 }
 
 // NewServer returns the result server's Fiber app. Templates are parsed
@@ -70,15 +72,19 @@ func NewServer(logger *slog.Logger, cfg config.Config, d Deps) (*fiber.App, erro
 		return nil, err
 	}
 	s := &server{logger: logger, cfg: cfg, Deps: d, pages: pages,
+		limit: newLimiter(cfg.WSMaxClients, cfg.WSMaxClientsPerAddress),
 		wsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "result_websocket_refused_total",
-			Help: "WebSocket handshakes refused before the upgrade, by reason (origin: a page outside WS_ORIGINS).",
+			Help: "WebSocket handshakes refused before the upgrade, by reason (origin: a page outside WS_ORIGINS; max_clients: WS_MAX_CLIENTS reached; max_per_address: WS_MAX_CLIENTS_PER_ADDRESS reached for the client's address).",
 		}, []string{"reason"}),
 	}
 	if err := d.Registry.Register(s.wsRefused); err != nil {
 		return nil, err
 	}
-	s.wsRefused.WithLabelValues("origin") // the series exists from the start
+	// The series exist from the start.
+	for _, why := range []string{"origin", refusedMaxClients, refusedMaxPerAddress} {
+		s.wsRefused.WithLabelValues(why)
+	}
 	app := fiber.New(fiber.Config{
 		AppName:               "result",
 		DisableStartupMessage: true,
