@@ -133,7 +133,9 @@ func TestSecurityHeaders(t *testing.T) {
 		{"/unframed", 200, "frame-ancestors 'none'", "DENY"},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
-			resp, err := app.Test(httptest.NewRequest("GET", "http://example.com:8080"+tt.path, nil))
+			req := httptest.NewRequest("GET", tt.path, nil)
+			req.Host = "example.com:8080"
+			resp, err := app.Test(req)
 			if err != nil {
 				t.Fatal(err)
 			}
