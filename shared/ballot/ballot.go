@@ -3,11 +3,7 @@
 // of the Redis stream and the keys of the vote servers' copy of each poll.
 package ballot
 
-import (
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
-)
+import "errors"
 
 // DefaultStream is the Redis stream key votes are appended to.
 const DefaultStream = "votes"
@@ -52,36 +48,6 @@ const (
 
 // ErrInvalidOption reports a vote that is not an option of its poll.
 var ErrInvalidOption = errors.New("ballot: not an option of the poll")
-
-// voterIDBytes of randomness make a voter id; 128 bits cannot be guessed.
-const voterIDBytes = 16
-
-// VoterIDLen is the length of every voter id made by NewVoterID.
-var VoterIDLen = base64.RawURLEncoding.EncodedLen(voterIDBytes)
-
-// NewVoterID returns a fresh random voter id (22 URL-safe characters).
-func NewVoterID() string {
-	var b [voterIDBytes]byte
-	// crypto/rand.Read never returns an error on supported platforms.
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// ValidVoterID reports whether s has the shape of an id from NewVoterID.
-func ValidVoterID(s string) bool {
-	if len(s) != VoterIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
-}
 
 // Request is the JSON body of POST /api/vote and POST /api/polls/{id}/votes.
 type Request struct {
