@@ -19,6 +19,9 @@ func TestAddEntry(t *testing.T) {
 	}
 	def, _ := json.Marshal(poll.Record{Poll: p, TokenHash: poll.HashToken("t")})
 	voter := voterID(1)
+	// The vote servers' ids are signed; the worker cannot check the MAC
+	// (it holds no key), only the shape.
+	signed := "abcXYZ019-_abcXYZ019-_.0123456789abcDEF"
 	tests := []struct {
 		name   string
 		values map[string]any
@@ -26,6 +29,8 @@ func TestAddEntry(t *testing.T) {
 	}{
 		{"vote", map[string]any{"poll": "q1", "voter": voter, "vote": "b"},
 			votedb.Batch{Votes: []votedb.Vote{{Poll: "q1", VoterID: voter, Option: "b", Seq: votedb.Seq{Ms: 7, N: 1}}}}},
+		{"vote by a signed voter id", map[string]any{"poll": "q1", "voter": signed, "vote": "a"},
+			votedb.Batch{Votes: []votedb.Vote{{Poll: "q1", VoterID: signed, Option: "a", Seq: votedb.Seq{Ms: 7, N: 1}}}}},
 		{"version 1 vote is the default poll's", map[string]any{"voter": voter, "vote": "a"},
 			votedb.Batch{Votes: []votedb.Vote{{Poll: poll.DefaultID, VoterID: voter, Option: "a", Seq: votedb.Seq{Ms: 7, N: 1}}}}},
 		{"create", map[string]any{"op": "create", "poll": "q1", "def": string(def)},
@@ -56,6 +61,7 @@ func TestAddEntry(t *testing.T) {
 		{"op": "create", "poll": "q1", "def": `{"id":"q1","question":"?","token_hash":"XYZ","options":[{"id":"a","label":"x"},{"id":"b","label":"y"}]}`},
 		{"poll": "q1", "voter": voter, "vote": "m"},
 		{"poll": "q1", "voter": voter + "x", "vote": "a"},
+		{"poll": "q1", "voter": signed[:22] + "!" + signed[23:], "vote": "a"},
 	}
 	for _, values := range bad {
 		var b votedb.Batch
