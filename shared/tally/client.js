@@ -3,7 +3,10 @@
 // LiveTally.connect(url, onTally, onState) follows one poll's tallies on
 // the result server's WebSocket (url ends in ?poll=<id>; none means the
 // default poll), reconnecting with growing delays, keeping the highest
-// version and ignoring messages of other polls.
+// version of the database history it holds (the tally's epoch) and
+// ignoring messages of other polls. A tally of another epoch is taken
+// whatever its version: the database was restored or replaced, and the
+// result server sends only its database's epoch.
 //
 // LiveTally.render(root, t) updates the elements under root:
 //   [data-percent=<option id>]  text "N%"
@@ -94,12 +97,22 @@
     return m ? decodeURIComponent(m[1]) : DEFAULT_POLL;
   }
 
-  // connect opens url and calls onTally with every tally of its poll newer
-  // than the last one seen (equal versions too, as after a reconnection);
-  // it reconnects with growing delays (up to 5 s) when the socket closes
-  // and reports the link to onState("live" | "reconnecting").
+  // takes reports whether tally t replaces held (the last one taken, or
+  // null): a tally of another epoch always does (none counts as ""), one
+  // of the same epoch when its version is not lower (equal too, as after a
+  // reconnection).
+  function takes(t, held) {
+    if (!held) { return true; }
+    if ((t.epoch || "") !== held.epoch) { return true; }
+    return t.version >= held.version;
+  }
+
+  // connect opens url and calls onTally with every tally of its poll that
+  // takes() the place of the last one; it reconnects with growing delays
+  // (up to 5 s) when the socket closes and reports the link to
+  // onState("live" | "reconnecting").
   function connect(url, onTally, onState) {
-    var poll = pollOf(url), versions = {}, delay = 250;
+    var poll = pollOf(url), held = null, delay = 250;
     onState = onState || function () {};
     function open() {
       var ws;
@@ -109,10 +122,11 @@
         var t;
         try { t = JSON.parse(ev.data); } catch (e) { return; }
         if (!t || typeof t.version !== "number" || typeof t.counts !== "object") { return; }
+        if (t.epoch !== undefined && typeof t.epoch !== "string") { return; }
         var p = t.poll || DEFAULT_POLL; // a tally of version 1 has no poll
         if (p !== poll) { return; }
-        if (versions[p] !== undefined && t.version < versions[p]) { return; }
-        versions[p] = t.version;
+        if (!takes(t, held)) { return; }
+        held = { epoch: t.epoch || "", version: t.version };
         onTally(t);
       };
       ws.onclose = function () { onState("reconnecting"); retry(); };

@@ -99,3 +99,28 @@ console.log(seen.join(",") + " " + seenDefault.join(","));`)
 		t.Errorf("got %s, want %s", out, want)
 	}
 }
+
+// TestClientConnectFollowsTheEpoch: within one epoch only the highest
+// version is taken; a tally of another epoch is taken whatever its
+// version (the database was restored), and from then on that epoch's
+// versions count.
+func TestClientConnectFollowsTheEpoch(t *testing.T) {
+	out := runClientJS(t, `
+var seen = [];
+LiveTally.connect("ws://h/ws?poll=p", function (t) { seen.push((t.epoch || "-") + "@" + t.version); });
+var ws = sockets[0];
+function send(o) { o.poll = "p"; o.counts = { a: 1 }; o.total = 1; ws.onmessage({ data: JSON.stringify(o) }); }
+send({ version: 7 });                    // a result server older than epochs
+send({ version: 9, epoch: "e1" });       // its upgrade: another epoch
+send({ version: 8, epoch: "e1" });       // lower, same epoch: ignored
+send({ version: 9, epoch: "e1" });       // equal: taken (a reconnection)
+send({ version: 3, epoch: "e2" });       // restored: lower, taken
+send({ version: 8, epoch: "e1" });       // back to e1: another epoch, taken
+send({ version: 4, epoch: "e1" });       // lower within e1: ignored
+send({ version: 5, epoch: 12 });         // not an epoch: ignored
+send({ version: 9 });                    // no epoch is another epoch
+console.log(seen.join(","));`)
+	if want := "-@7,e1@9,e1@9,e2@3,e1@8,-@9"; out != want {
+		t.Errorf("got %s, want %s", out, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,11 @@ type Tally struct {
 	State string
 	// UpdatedAt is when the version was committed, in UTC.
 	UpdatedAt time.Time
+	// Epoch names the database history that produced the tally (see
+	// schema.Epoch): it changes when that history does (a restore, a new
+	// database), and only then may a consumer take a lower version. Empty
+	// in a tally of a producer that predates it.
+	Epoch string
 }
 
 // ErrMalformed reports a tally that does not decode or cannot be true.
@@ -88,9 +94,11 @@ func Empty(p poll.Poll) Tally {
 }
 
 // Newer reports whether t should replace current: consumers keep the
-// highest version they have seen.
+// highest version they have seen within one epoch. Whether a tally of
+// another epoch may replace current is the consumer's to decide (the
+// result server believes only the database's epoch).
 func (t Tally) Newer(current Tally) bool {
-	return t.Version > current.Version
+	return t.Epoch == current.Epoch && t.Version > current.Version
 }
 
 // Closed reports whether the poll was closed at this version.
@@ -117,9 +125,18 @@ func (t Tally) Percentages(options []string) []int {
 	rem := make([]int64, len(options))
 	sum := 0
 	for i, o := range options {
-		scaled := t.Counts[o] * 100
-		p[i] = int(scaled / t.Total)
-		rem[i] = scaled % t.Total
+		// count*100 in 128 bits: a count near 2^63 (a forged tally's)
+		// would overflow int64. A count is at most the total, so the
+		// quotient is at most 100.
+		n := max(t.Counts[o], 0)
+		hi, lo := bits.Mul64(uint64(n), 100)
+		if hi >= uint64(t.Total) {
+			// Only counts over the total (never in a tally of New's).
+			p[i], rem[i] = 100, 0
+		} else {
+			q, r := bits.Div64(hi, lo, uint64(t.Total))
+			p[i], rem[i] = int(q), int64(r)
+		}
 		sum += p[i]
 	}
 	// Hand the points lost to rounding down to the largest remainders, so
@@ -161,7 +178,13 @@ func (t Tally) AppendJSON(dst []byte) []byte {
 	dst = strconv.AppendQuote(dst, t.State)
 	dst = append(dst, `,"updated_at":"`...)
 	dst = t.UpdatedAt.UTC().AppendFormat(dst, timeLayout)
-	return append(dst, `"}`...)
+	dst = append(dst, '"')
+	if t.Epoch != "" {
+		// Last, so that the fields of version 1 keep their places.
+		dst = append(dst, `,"epoch":`...)
+		dst = strconv.AppendQuote(dst, t.Epoch)
+	}
+	return append(dst, '}')
 }
 
 // MarshalJSON encodes t as the contract's tally object.
@@ -176,7 +199,12 @@ type wireTally struct {
 	Total     int64            `json:"total"`
 	State     string           `json:"state"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	Epoch     string           `json:"epoch"`
 }
+
+// MaxEpochLen bounds the epochs a consumer accepts; schema.Epoch makes
+// 12 characters.
+const MaxEpochLen = 32
 
 // maxOptionKey bounds the option ids a consumer accepts: ids it does not
 // know are fine, garbage is not.
@@ -185,7 +213,8 @@ const maxOptionKey = 16
 // UnmarshalJSON decodes a tally object and checks that it can be true: a
 // poll id (a tally of version 1 had none: it is the default poll's), a
 // version, option ids of a sane shape, no negative count, a total that is
-// the counts' sum without overflow, and a known state.
+// the counts' sum without overflow, a known state and an epoch of a sane
+// shape (none is fine: a producer older than epochs).
 func (t *Tally) UnmarshalJSON(b []byte) error {
 	var w wireTally
 	if err := json.Unmarshal(b, &w); err != nil {
@@ -222,8 +251,31 @@ func (t *Tally) UnmarshalJSON(b []byte) error {
 	default:
 		return fmt.Errorf("%w: state %.16q is neither open nor closed", ErrMalformed, w.State)
 	}
+	if y := w.UpdatedAt.UTC().Year(); y < 0 || y > 9999 {
+		// RFC 3339 has no other years: its own encoding would be refused.
+		return fmt.Errorf("%w: updated_at outside the years 0 to 9999 in UTC", ErrMalformed)
+	}
+	if !ValidEpoch(w.Epoch) {
+		return fmt.Errorf("%w: epoch %.40q is not an epoch", ErrMalformed, w.Epoch)
+	}
 	*t = New(id, *w.Version, nil, w.Counts, w.State, w.UpdatedAt)
+	t.Epoch = w.Epoch
 	return nil
+}
+
+// ValidEpoch reports whether s has the shape of an epoch: empty (none),
+// or up to MaxEpochLen letters, digits, '-' and '_'.
+func ValidEpoch(s string) bool {
+	if len(s) > MaxEpochLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validOptionKey(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,8 @@ func TestMarshalJSON(t *testing.T) {
 			`{"poll":"q7k2m9xa","version":5,"counts":{"a":0,"b":0,"c":2},"total":2,"state":"closed","updated_at":"2026-11-26T19:30:00.000Z"}`},
 		{"twelve in order", New("p", 1, twelve, map[string]int64{"l": 1}, "", at),
 			`{"poll":"p","version":1,"counts":{"a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0,"i":0,"j":0,"k":0,"l":1},"total":1,"state":"open","updated_at":"2026-11-26T19:30:00.123Z"}`},
+		{"with its epoch, last", withEpoch(New("default", 42, ab, map[string]int64{"a": 10, "b": 7}, "open", at), "3f9a0c1d2e4b"),
+			`{"poll":"default","version":42,"counts":{"a":10,"b":7},"total":17,"state":"open","updated_at":"2026-11-26T19:30:00.123Z","epoch":"3f9a0c1d2e4b"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +81,11 @@ func TestMarshalJSON(t *testing.T) {
 	}
 }
 
+func withEpoch(t Tally, epoch string) Tally {
+	t.Epoch = epoch
+	return t
+}
+
 func TestUnmarshalJSONAccepts(t *testing.T) {
 	tests := []struct {
 		name, in string
@@ -87,6 +95,8 @@ func TestUnmarshalJSONAccepts(t *testing.T) {
 			New("default", 3, nil, map[string]int64{"a": 1, "b": 2}, "open", time.Date(2026, 11, 26, 19, 30, 0, 0, time.UTC))},
 		{"an option this consumer does not know", `{"poll":"x1","version":1,"counts":{"a":1,"zz":1},"total":2,"state":"closed","updated_at":"2026-11-26T19:30:00Z"}`,
 			New("x1", 1, nil, map[string]int64{"a": 1, "zz": 1}, "closed", time.Date(2026, 11, 26, 19, 30, 0, 0, time.UTC))},
+		{"an epoch of any sane shape", `{"poll":"x1","version":2,"counts":{"a":1},"total":1,"epoch":"Z-9_"}`,
+			withEpoch(New("x1", 2, nil, map[string]int64{"a": 1}, "open", time.Time{}), "Z-9_")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +125,9 @@ func TestUnmarshalJSONRejects(t *testing.T) {
 		{"overflow", `{"version":1,"counts":{"a":9223372036854775807,"b":2},"total":1}`},
 		{"bad poll id", `{"poll":"../x","version":1,"counts":{},"total":0}`},
 		{"bad state", `{"poll":"x","version":1,"counts":{},"total":0,"state":"maybe"}`},
+		{"epoch not a string", `{"poll":"x","version":1,"counts":{},"total":0,"epoch":7}`},
+		{"epoch with markup", `{"poll":"x","version":1,"counts":{},"total":0,"epoch":"<b>"}`},
+		{"epoch too long", `{"poll":"x","version":1,"counts":{},"total":0,"epoch":"` + strings.Repeat("a", MaxEpochLen+1) + `"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,12 +167,25 @@ func TestPercentages(t *testing.T) {
 }
 
 func TestNewer(t *testing.T) {
-	old, cur := New("p", 4, ab, nil, "", time.Time{}), New("p", 5, ab, nil, "", time.Time{})
-	if !cur.Newer(old) {
-		t.Errorf("version 5 not newer than 4")
+	at := func(version int64, epoch string) Tally {
+		return withEpoch(New("p", version, ab, nil, "", time.Time{}), epoch)
 	}
-	if old.Newer(cur) || cur.Newer(cur) {
-		t.Errorf("an older or equal version counted as newer")
+	tests := []struct {
+		name   string
+		t, cur Tally
+		newer  bool
+	}{
+		{"higher version", at(5, "e1"), at(4, "e1"), true},
+		{"lower version", at(4, "e1"), at(5, "e1"), false},
+		{"same version", at(5, "e1"), at(5, "e1"), false},
+		{"higher version, neither has an epoch", at(5, ""), at(4, ""), true},
+		{"higher version of another epoch", at(9, "e2"), at(4, "e1"), false},
+		{"lower version of another epoch", at(1, "e2"), at(4, "e1"), false},
+	}
+	for _, tt := range tests {
+		if got := tt.t.Newer(tt.cur); got != tt.newer {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.newer)
+		}
 	}
 }
 
