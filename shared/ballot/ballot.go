@@ -41,9 +41,12 @@ const (
 	// same script that appends the close or reopen to the stream.
 	PollState = "state"
 	// PollTally is the last committed tally as JSON, kept by the worker
-	// (PollTallyVersion is its version, so an older one never replaces it).
+	// (PollTallyVersion is its version and PollTallyEpoch its epoch: an
+	// older version of the same epoch never replaces it, a tally of
+	// another epoch always does, since the database's history changed).
 	PollTally        = "tally"
 	PollTallyVersion = "tally_version"
+	PollTallyEpoch   = "tally_epoch"
 )
 
 // ErrInvalidOption reports a vote that is not an option of its poll.

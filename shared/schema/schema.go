@@ -12,11 +12,34 @@ import (
 	"livevote/shared/tally"
 )
 
+// Epoch is an SQL expression (a scalar subquery, evaluated once per
+// statement) naming the history of the database that holds the tallies:
+// the first 12 hex digits of an MD5 of
+//
+//   - the cluster's system identifier (a new initdb changes it),
+//   - the database's oid (a new or re-created database changes it),
+//   - the file node of the polls table, found through search_path (a
+//     restore that drops and re-creates the tables or truncates them,
+//     such as pg_restore --clean or psql of a pg_dump --clean, gives it a
+//     new file; so does a VACUUM FULL, which an operator can run to mark a
+//     restore that kept the files),
+//   - the timeline of the last checkpoint (a point-in-time recovery or a
+//     promoted standby starts a new one, seen once its first checkpoint is
+//     written).
+//
+// None of them changes while the system runs normally, so versions only
+// go back when it changes. Every part is readable by a role without
+// privileges.
+const Epoch = `(SELECT left(md5(s.system_identifier::text || '.' || d.oid::text || '.' ||
+    pg_relation_filenode('polls')::text || '.' || c.timeline_id::text), 12)
+FROM pg_control_system() s, pg_control_checkpoint() c, pg_database d
+WHERE d.datname = current_database())`
+
 // SelectTallies reads the committed tallies of the polls whose ids are in
-// $1 (text[]): one row per option, in poll and option order. Scan its
-// rows with ScanTallies.
+// $1 (text[]): one row per option, in poll and option order, each with the
+// database's Epoch. Scan its rows with ScanTallies.
 const SelectTallies = `
-SELECT p.id, p.version, p.state, p.updated_at, o.option, o.votes
+SELECT p.id, p.version, p.state, p.updated_at, o.option, o.votes, ` + Epoch + `
 FROM polls p JOIN poll_options o ON o.poll = p.id
 WHERE p.id = ANY($1::text[])
 ORDER BY p.id, o.position`
@@ -33,13 +56,15 @@ type Rows interface {
 	Close()
 }
 
-// ScanTallies reads the rows of SelectTallies and closes them. A poll that
+// ScanTallies reads the rows of SelectTallies (or of a query with its
+// columns) and closes them. A poll that
 // does not exist is not in the answer.
 func ScanTallies(rows Rows) (map[string]tally.Tally, error) {
 	defer rows.Close()
 	type acc struct {
 		version int64
 		state   string
+		epoch   string
 		at      time.Time
 		options []string
 		counts  map[string]int64
@@ -48,16 +73,16 @@ func ScanTallies(rows Rows) (map[string]tally.Tally, error) {
 	polls := make(map[string]*acc)
 	for rows.Next() {
 		var (
-			id, state, option string
-			version, n        int64
-			at                time.Time
+			id, state, option, epoch string
+			version, n               int64
+			at                       time.Time
 		)
-		if err := rows.Scan(&id, &version, &state, &at, &option, &n); err != nil {
+		if err := rows.Scan(&id, &version, &state, &at, &option, &n, &epoch); err != nil {
 			return nil, fmt.Errorf("reading tallies: %w", err)
 		}
 		a := polls[id]
 		if a == nil {
-			a = &acc{version: version, state: state, at: at, counts: make(map[string]int64)}
+			a = &acc{version: version, state: state, epoch: epoch, at: at, counts: make(map[string]int64)}
 			polls[id] = a
 			order = append(order, id)
 		}
@@ -70,7 +95,9 @@ func ScanTallies(rows Rows) (map[string]tally.Tally, error) {
 	out := make(map[string]tally.Tally, len(polls))
 	for _, id := range order {
 		a := polls[id]
-		out[id] = tally.New(id, a.version, a.options, a.counts, a.state, a.at)
+		t := tally.New(id, a.version, a.options, a.counts, a.state, a.at)
+		t.Epoch = a.epoch
+		out[id] = t
 	}
 	return out, nil
 }
