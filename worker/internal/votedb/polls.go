@@ -15,7 +15,7 @@ import (
 // selectRecent reads, in one query, the tallies of the polls whose tally
 // changed since $1 ago, in the row shape of schema.SelectTallies.
 const selectRecent = `
-SELECT p.id, p.version, p.state, p.updated_at, o.option, o.votes
+SELECT p.id, p.version, p.state, p.updated_at, o.option, o.votes, ` + schema.Epoch + `
 FROM polls p JOIN poll_options o ON o.poll = p.id
 WHERE p.updated_at > now() - $1::interval
 ORDER BY p.id, o.position`
@@ -55,11 +55,12 @@ type Stored struct {
 }
 
 // selectPolls reads every poll but the default one (which the vote
-// servers know from their settings) with its options and counts.
+// servers know from their settings) with its options and counts, and the
+// database's epoch.
 const selectPolls = `
 SELECT p.id, p.question, p.state, coalesce(p.token_hash, ''), p.created_at, p.version, p.updated_at,
     array_agg(o.option ORDER BY o.position), array_agg(o.label ORDER BY o.position),
-    array_agg(o.votes ORDER BY o.position)
+    array_agg(o.votes ORDER BY o.position), ` + schema.Epoch + `
 FROM polls p JOIN poll_options o ON o.poll = p.id
 WHERE p.id <> $1
 GROUP BY p.id
@@ -79,9 +80,10 @@ func (s *Store) Polls(ctx context.Context) ([]Stored, error) {
 		updated        time.Time
 		optIDs, labels []string
 		counts         []int64
+		epoch          string
 	)
 	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.Question, &r.State, &r.TokenHash, &r.CreatedAt,
-		&version, &updated, &optIDs, &labels, &counts}, func() error {
+		&version, &updated, &optIDs, &labels, &counts, &epoch}, func() error {
 		rec := r
 		rec.CreatedAt = r.CreatedAt.UTC()
 		rec.Options = make([]poll.Option, len(optIDs))
@@ -90,7 +92,9 @@ func (s *Store) Polls(ctx context.Context) ([]Stored, error) {
 			rec.Options[i] = poll.Option{ID: optIDs[i], Label: labels[i]}
 			byID[optIDs[i]] = counts[i]
 		}
-		out = append(out, Stored{Record: rec, Tally: tally.New(rec.ID, version, optIDs, byID, rec.State, updated)})
+		t := tally.New(rec.ID, version, optIDs, byID, rec.State, updated)
+		t.Epoch = epoch
+		out = append(out, Stored{Record: rec, Tally: t})
 		return nil
 	})
 	if err != nil {
@@ -117,4 +121,17 @@ func (s *Store) Existing(ctx context.Context, ids []string) ([]string, error) {
 		return nil, fmt.Errorf("finding polls: %w", err)
 	}
 	return out, nil
+}
+
+// selectEpoch reads the database's epoch.
+const selectEpoch = `SELECT ` + schema.Epoch
+
+// Epoch returns the database's epoch (schema.Epoch): a change means its
+// history changed under the worker (a restore, another database).
+func (s *Store) Epoch(ctx context.Context) (string, error) {
+	var epoch string
+	if err := s.pool.QueryRow(ctx, selectEpoch).Scan(&epoch); err != nil {
+		return "", fmt.Errorf("reading the database's epoch: %w", err)
+	}
+	return epoch, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"livevote/shared/poll"
+	"livevote/shared/schema"
 	"livevote/shared/tally"
 )
 
@@ -120,9 +121,10 @@ WHERE id = $1 AND (state_seq_ms, state_seq_n) < ($3, $4)`
 // plan of a cached statement guesses ten polls in $1. Here each poll's
 // options come from the primary key's index, with nothing to sort or hash.
 // The order of the rows and of the options in a row does not matter: a
-// tally is a map of counts.
+// tally is a map of counts. Each row has the database's epoch, read in
+// the batch's transaction, so a tally names the history that produced it.
 const batchTallies = `
-SELECT p.id, p.version, p.state, p.updated_at, o.options, o.votes
+SELECT p.id, p.version, p.state, p.updated_at, o.options, o.votes, ` + schema.Epoch + `
 FROM polls p, LATERAL (
     SELECT array_agg(option) AS options, array_agg(votes) AS votes
     FROM poll_options WHERE poll = p.id
@@ -133,13 +135,13 @@ WHERE p.id = ANY($1::text[]) AND o.options IS NOT NULL`
 func scanBatchTallies(rows pgx.Rows) (map[string]tally.Tally, error) {
 	out := make(map[string]tally.Tally)
 	var (
-		id, state string
-		version   int64
-		at        time.Time
-		options   []string
-		votes     []int64
+		id, state, epoch string
+		version          int64
+		at               time.Time
+		options          []string
+		votes            []int64
 	)
-	_, err := pgx.ForEachRow(rows, []any{&id, &version, &state, &at, &options, &votes}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&id, &version, &state, &at, &options, &votes, &epoch}, func() error {
 		if len(options) != len(votes) {
 			return fmt.Errorf("poll %s: %d options but %d counts", id, len(options), len(votes))
 		}
@@ -147,7 +149,9 @@ func scanBatchTallies(rows pgx.Rows) (map[string]tally.Tally, error) {
 		for i, o := range options {
 			counts[o] = votes[i]
 		}
-		out[id] = tally.New(id, version, nil, counts, state, at)
+		t := tally.New(id, version, nil, counts, state, at)
+		t.Epoch = epoch
+		out[id] = t
 		return nil
 	})
 	if err != nil {
@@ -175,6 +179,9 @@ type Result struct {
 	// Invalid counts the entries dropped because their poll or option
 	// does not exist.
 	Invalid int
+	// Epoch is the database's epoch in the batch's transaction (the
+	// Epoch of every tally of Polls); empty when Polls is.
+	Epoch string
 }
 
 // Changed returns the tallies of the polls the batch created or gave a new
@@ -290,6 +297,7 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 			continue
 		}
 		v0, existed := before[id]
+		res.Epoch = t.Epoch
 		res.Polls = append(res.Polls, PollResult{
 			Tally:   t,
 			Changed: existed && t.Version != v0,
