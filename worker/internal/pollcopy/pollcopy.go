@@ -19,15 +19,19 @@ import (
 )
 
 // writeTallySrc stores a tally in a poll's hash unless the hash holds one of
-// the same or a higher version (batches of several workers commit in one
-// order and may reach Redis in another). A missing hash is left missing:
-// a hash with a tally but no definition or state would make the poll look
-// closed to the vote servers and would stop its restore.
+// the same epoch and the same or a higher version (batches of several
+// workers commit in one order and may reach Redis in another). A tally of
+// another epoch always replaces it: the database's history changed (a
+// restore), its versions went back, and the pages must show its tally. A
+// missing epoch field (a worker older than epochs) is the empty epoch. A
+// missing hash is left missing: a hash with a tally but no definition or
+// state would make the poll look closed to the vote servers and would stop
+// its restore.
 const writeTallySrc = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local v = redis.call('HGET', KEYS[1], ARGV[3])
-if v and tonumber(v) >= tonumber(ARGV[4]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+local cur = redis.call('HMGET', KEYS[1], ARGV[3], ARGV[5])
+if cur[1] and (cur[2] or '') == ARGV[6] and tonumber(cur[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return 1`
 
 // restore writes a poll's whole hash only if the hash does not exist: a
@@ -50,7 +54,7 @@ func New(rdb redis.UniversalClient, stream string) *Copy {
 }
 
 // WriteTallies stores each tally in its poll's hash, keeping a higher
-// version already there.
+// version of the same epoch already there.
 func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
 	if len(tallies) == 0 {
 		return nil
@@ -66,7 +70,8 @@ func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, t := range ts {
 				keys := []string{ballot.PollKey(c.stream, t.Poll)}
-				args := []any{ballot.PollTally, t.AppendJSON(nil), ballot.PollTallyVersion, t.Version}
+				args := []any{ballot.PollTally, t.AppendJSON(nil), ballot.PollTallyVersion, t.Version,
+					ballot.PollTallyEpoch, t.Epoch}
 				if sha {
 					cmds = append(cmds, c.write.EvalSha(ctx, p, keys, args...))
 				} else {
@@ -115,7 +120,8 @@ func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) 
 				ballot.PollDef, def,
 				ballot.PollState, s.Record.State,
 				ballot.PollTally, s.Tally.AppendJSON(nil),
-				ballot.PollTallyVersion, strconv.FormatInt(s.Tally.Version, 10)))
+				ballot.PollTallyVersion, strconv.FormatInt(s.Tally.Version, 10),
+				ballot.PollTallyEpoch, s.Tally.Epoch))
 		}
 		return nil
 	})

@@ -59,6 +59,58 @@ func TestWriteTalliesKeepsHigherVersion(t *testing.T) {
 	}
 }
 
+// TestWriteTalliesFollowsTheEpoch: within an epoch the higher version
+// stays; a tally of another epoch replaces whatever version is there (the
+// database was restored and its versions went back).
+func TestWriteTalliesFollowsTheEpoch(t *testing.T) {
+	rdb, stream := testredis.Client(t)
+	ctx := context.Background()
+	c := New(rdb, stream)
+	key := ballot.PollKey(stream, "p1")
+	// As a worker older than epochs left it: a version, no epoch.
+	if err := rdb.HSet(ctx, key, ballot.PollDef, "{}", ballot.PollState, "open", ballot.PollTallyVersion, "40").Err(); err != nil {
+		t.Fatal(err)
+	}
+	at := func(v int64, epoch string) tally.Tally {
+		tl := tally.New("p1", v, []string{"a", "b"}, map[string]int64{"a": v}, "open", time.Unix(0, 0))
+		tl.Epoch = epoch
+		return tl
+	}
+	steps := []struct {
+		name               string
+		in                 tally.Tally
+		wantVersion, epoch string
+	}{
+		{"no epoch, older than the old worker's: ignored", at(39, ""), "40", ""},
+		{"no epoch, newer: replaces", at(41, ""), "41", ""},
+		{"an epoch, older: replaces (another epoch)", at(30, "e1"), "30", "e1"},
+		{"same epoch, older: ignored", at(29, "e1"), "30", "e1"},
+		{"same epoch, same version: ignored", at(30, "e1"), "30", "e1"},
+		{"same epoch, newer: replaces", at(31, "e1"), "31", "e1"},
+		{"restored, far older: replaces", at(3, "e2"), "3", "e2"},
+		{"the restored history goes on", at(4, "e2"), "4", "e2"},
+		{"the old epoch's higher version no longer wins by its version", at(32, "e1"), "32", "e1"},
+	}
+	for _, st := range steps {
+		if err := c.WriteTallies(ctx, []tally.Tally{st.in}); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		h, err := rdb.HGetAll(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h[ballot.PollTallyVersion] != st.wantVersion || h[ballot.PollTallyEpoch] != st.epoch {
+			t.Errorf("%s: got version %q epoch %q, want %s %q", st.name, h[ballot.PollTallyVersion], h[ballot.PollTallyEpoch], st.wantVersion, st.epoch)
+		}
+		var back tally.Tally
+		if raw, ok := h[ballot.PollTally]; ok {
+			if err := json.Unmarshal([]byte(raw), &back); err != nil || fmt.Sprint(back.Version) != h[ballot.PollTallyVersion] || back.Epoch != h[ballot.PollTallyEpoch] {
+				t.Errorf("%s: stored tally %s (err %v) disagrees with version %s epoch %q", st.name, raw, err, h[ballot.PollTallyVersion], h[ballot.PollTallyEpoch])
+			}
+		}
+	}
+}
+
 func TestRestoreWritesOnlyMissing(t *testing.T) {
 	rdb, stream := testredis.Client(t)
 	ctx := context.Background()
@@ -69,8 +121,9 @@ func TestRestoreWritesOnlyMissing(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.State = state
-		return votedb.Stored{Record: poll.Record{Poll: p, TokenHash: poll.HashToken("x")},
-			Tally: tally.New(id, version, p.OptionIDs(), map[string]int64{"b": 2}, state, time.Now())}
+		tl := tally.New(id, version, p.OptionIDs(), map[string]int64{"b": 2}, state, time.Now())
+		tl.Epoch = "e7"
+		return votedb.Stored{Record: poll.Record{Poll: p, TokenHash: poll.HashToken("x")}, Tally: tl}
 	}
 	// p1's copy exists and holds a close the worker has not applied yet.
 	if err := rdb.HSet(ctx, ballot.PollKey(stream, "p1"), ballot.PollDef, "{}", ballot.PollState, "closed").Err(); err != nil {
@@ -91,8 +144,8 @@ func TestRestoreWritesOnlyMissing(t *testing.T) {
 	if err := json.Unmarshal([]byte(h[ballot.PollDef]), &rec); err != nil || rec.ID != "p2" || rec.TokenHash != poll.HashToken("x") || len(rec.Options) != 2 {
 		t.Errorf("p2 def %s (err %v), want the record with its token hash", h[ballot.PollDef], err)
 	}
-	if h[ballot.PollState] != "closed" || h[ballot.PollTallyVersion] != "7" || h[ballot.PollTally] == "" {
-		t.Errorf("p2 hash %v, want state closed and the tally at version 7", h)
+	if h[ballot.PollState] != "closed" || h[ballot.PollTallyVersion] != "7" || h[ballot.PollTallyEpoch] != "e7" || h[ballot.PollTally] == "" {
+		t.Errorf("p2 hash %v, want state closed and the tally at version 7 of epoch e7", h)
 	}
 }
 
