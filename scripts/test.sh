@@ -37,6 +37,15 @@ if [ ! -f e2e/node_modules/axe-core/axe.min.js ]; then
   fi
 fi
 
+# The security tests try NATS as a stranger would, with the real `nats` CLI
+# (natscli, pinned): built into the git-ignored .data/bin when not on PATH.
+if ! command -v nats >/dev/null && [ ! -x .data/bin/nats ]; then
+  echo "[test] installing the nats CLI into .data/bin" >&2
+  GOBIN=$PWD/.data/bin go install github.com/nats-io/natscli/nats@v0.5.0 >&2
+fi
+NATS_CLI=${NATS_CLI:-$(command -v nats || echo "$PWD/.data/bin/nats")}
+export NATS_CLI
+
 started=$(scripts/services.sh up)
 cleanup() {
   # shellcheck disable=SC2086
