@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -36,7 +37,15 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+// usage is the command line: no argument runs the worker; migrate applies
+// the schema's migrations and exits.
+const usage = "usage: worker [migrate]"
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	migrateOnly := len(args) == 2 && args[1] == "migrate"
+	if len(args) > 1 && !migrateOnly {
+		return fmt.Errorf("unknown arguments %q; %s", args[1:], usage)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load(getenv)
@@ -46,6 +55,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	logger, err := logging.New(stdout, "worker", cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	if migrateOnly {
+		return migrate(ctx, cfg, logger)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -103,6 +115,30 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
 	logger.Info("worker stopped")
+	return nil
+}
+
+// migrate is `worker migrate`: it applies the schema's migrations, as the
+// role that owns the schema, and returns. Run before the workers, it lets
+// them connect with a role that may only read and write rows.
+func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	pool, err := pgxpool.NewWithConfig(ctx, cfg.Postgres)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	cc := cfg.Postgres.ConnConfig
+	logger.Info("migrating the schema", "host", cc.Host, "database", cc.Database, "user", cc.User)
+	start := time.Now()
+	applied, err := votedb.New(pool).Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		logger.Info("schema already current")
+		return nil
+	}
+	logger.Info("schema migrated", "versions", applied, "duration", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 
