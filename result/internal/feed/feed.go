@@ -1,8 +1,10 @@
 // Package feed keeps the hub's tallies current: the tallies the worker
 // pushes on NATS (one wildcard subscription for every poll), and a reload
 // from PostgreSQL, in one query for every poll the hub holds, at start,
-// after every NATS (re)connection (announcements may have been missed) and
-// every 15 s as a safety net. It also owns the readiness of both.
+// after every NATS (re)connection (announcements may have been missed),
+// every 15 s as a safety net, and soon after a tally of another database
+// epoch arrives (the database may have been restored: only a read of it
+// switches the hub's epoch). It also owns the readiness of both.
 package feed
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"livevote/result/internal/hub"
 	"livevote/shared/backoff"
 	"livevote/shared/tally"
 )
@@ -31,7 +34,11 @@ type Store interface {
 
 // Hub keeps the newest tally of the polls it holds.
 type Hub interface {
-	Offer(t tally.Tally) bool
+	// Offer takes a tally that came over NATS.
+	Offer(t tally.Tally) hub.Outcome
+	// Stored takes tallies read from the database (all: of every poll
+	// held) and reports whether they are of another epoch than the last.
+	Stored(tallies map[string]tally.Tally, all bool) bool
 	Hold(id string)
 	Current(id string) (tally.Tally, []byte, bool)
 	Held() []string
@@ -52,6 +59,10 @@ const (
 	idleAfter = 10 * time.Minute
 	// queryTimeout bounds one read of PostgreSQL.
 	queryTimeout = 5 * time.Second
+	// epochReloadEvery bounds the reloads that tallies of another epoch
+	// ask for: a stream of them (a worker of another database, an old
+	// worker's tallies without epoch) costs at most one read a second.
+	epochReloadEvery = time.Second
 )
 
 // Feed feeds a Hub.
@@ -66,6 +77,9 @@ type Feed struct {
 	nc      atomic.Pointer[nats.Conn]
 	// lastNATS is when the last tally came over NATS (unix nanoseconds).
 	lastNATS atomic.Int64
+	// lastEpochReload is when a tally of another epoch last asked for a
+	// reload (unix nanoseconds).
+	lastEpochReload atomic.Int64
 }
 
 // New returns a Feed of the tallies published under subject (TALLY_SUBJECT)
@@ -124,7 +138,31 @@ func (f *Feed) receive(m *nats.Msg) {
 	}
 	f.metrics.Received.Inc()
 	f.lastNATS.Store(time.Now().UnixNano())
-	f.hub.Offer(t)
+	switch f.hub.Offer(t) {
+	case hub.OtherEpoch:
+		// Either the database changed under this server (a restore: read
+		// it now) or the tally is not of this database's history; in both
+		// cases the database decides.
+		f.metrics.Refused.WithLabelValues("epoch").Inc()
+		if f.reloadSoon() {
+			f.logger.Info("tally of another database epoch; reading the database", "poll", t.Poll, "epoch", t.Epoch)
+		}
+	case hub.TooFarAhead:
+		f.metrics.Refused.WithLabelValues("ahead").Inc()
+		f.logger.Warn("refusing tally far beyond the database's version", "poll", t.Poll, "version", t.Version)
+	}
+}
+
+// reloadSoon asks for a reload unless one was asked for this way within
+// epochReloadEvery; it reports whether it asked.
+func (f *Feed) reloadSoon() bool {
+	now := time.Now().UnixNano()
+	last := f.lastEpochReload.Load()
+	if now-last < int64(epochReloadEvery) || !f.lastEpochReload.CompareAndSwap(last, now) {
+		return false
+	}
+	f.Reload()
+	return true
 }
 
 func (f *Feed) invalid(subject string, err error) {
@@ -185,8 +223,9 @@ func (f *Feed) load(ctx context.Context) {
 			return err
 		}
 		f.metrics.Reloads.Inc()
-		for _, t := range tallies {
-			f.hub.Offer(t)
+		if f.hub.Stored(tallies, true) && f.loaded.Load() {
+			f.logger.Info("the database's history changed (a restore or another database): showing its tallies",
+				"epoch", anyEpoch(tallies))
 		}
 		if !f.loaded.Swap(true) {
 			f.logger.Info("tallies loaded from postgres", "polls", len(tallies))
@@ -219,13 +258,22 @@ func (f *Feed) Tally(ctx context.Context, id string) (tally.Tally, []byte, error
 	if err != nil {
 		return tally.Tally{}, nil, err
 	}
-	if t, ok := tallies[id]; ok {
-		f.hub.Offer(t)
+	if f.hub.Stored(tallies, false) {
+		// The other held polls still show the old history.
+		f.Reload()
 	}
 	if t, b, ok := f.hub.Current(id); ok {
 		return t, b, nil
 	}
 	return tally.Tally{}, nil, ErrUnknownPoll
+}
+
+// anyEpoch is the epoch of tallies read at once (all have the same).
+func anyEpoch(tallies map[string]tally.Tally) string {
+	for _, t := range tallies {
+		return t.Epoch
+	}
+	return ""
 }
 
 // CheckPostgres is the readiness of PostgreSQL: it answers, and the
@@ -255,8 +303,12 @@ func (f *Feed) Loaded() bool { return f.loaded.Load() }
 
 // Metrics is what the feed reports on /metrics.
 type Metrics struct {
-	Received     prometheus.Counter
-	Invalid      prometheus.Counter
+	Received prometheus.Counter
+	Invalid  prometheus.Counter
+	// Refused counts well-formed tallies from NATS the hub would not
+	// take, by reason: "epoch" (not of the database epoch last read) or
+	// "ahead" (a version far beyond the database's).
+	Refused      *prometheus.CounterVec
 	Reloads      prometheus.Counter
 	ReloadErrors prometheus.Counter
 	Reconnects   prometheus.Counter
@@ -268,6 +320,10 @@ func newMetrics(reg prometheus.Registerer, f *Feed) *Metrics {
 			Name: "result_tallies_received_total", Help: "Tallies received on NATS."}),
 		Invalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_tallies_invalid_total", Help: "Malformed messages on the tally subjects."}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "result_tallies_refused_total",
+			Help: "Well-formed tallies from NATS refused: of another database epoch than the last read (epoch), or a version far beyond the database's (ahead)."},
+			[]string{"reason"}),
 		Reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_tally_reloads_total", Help: "Reloads of the held polls' tallies from PostgreSQL."}),
 		ReloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -275,7 +331,10 @@ func newMetrics(reg prometheus.Registerer, f *Feed) *Metrics {
 		Reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_nats_reconnects_total", Help: "Reconnections to NATS."}),
 	}
-	reg.MustRegister(m.Received, m.Invalid, m.Reloads, m.ReloadErrors, m.Reconnects,
+	for _, reason := range []string{"epoch", "ahead"} {
+		m.Refused.WithLabelValues(reason)
+	}
+	reg.MustRegister(m.Received, m.Invalid, m.Refused, m.Reloads, m.ReloadErrors, m.Reconnects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "result_seconds_since_nats_tally",
 			Help: "Seconds since the last tally arrived over NATS (-1 before the first); growing while votes come in means NATS is not delivering.",

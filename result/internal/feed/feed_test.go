@@ -158,6 +158,7 @@ func TestTallyReadsUnheldPollOnce(t *testing.T) {
 func TestReceiveOffersValidTalliesOnly(t *testing.T) {
 	h := newHub()
 	h.Hold("p")
+	h.Stored(map[string]tally.Tally{"default": tl("default", 0, nil)}, true) // the database's epoch is ""
 	reg := prometheus.NewRegistry()
 	f := New(discard(), &fakeStore{}, h, "s", reg)
 	msgs := []struct {
@@ -205,7 +206,8 @@ func TestFeedWithNATSAndPostgres(t *testing.T) {
 
 	h := newHub()
 	store := polldb.New(pool, poll.Default("A", "B"), polldb.Options{})
-	f := New(discard(), store, h, subject, prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	f := New(discard(), store, h, subject, reg)
 	nc, err := f.Connect(natsURL())
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +217,20 @@ func TestFeedWithNATSAndPostgres(t *testing.T) {
 	defer cancel()
 	go f.Run(ctx, 500*time.Millisecond)
 	waitVersion(t, h, "default", 3)
+	first, _, _ := h.Current("default")
+	epoch := first.Epoch
+	if epoch == "" {
+		t.Fatal("the tally read from PostgreSQL has no epoch")
+	}
+	at := func(id string, v int64, counts map[string]int64, state string) tally.Tally {
+		opts := []string{"a", "b", "c"}
+		if id == poll.DefaultID {
+			opts = opts[:2]
+		}
+		tt := tally.New(id, v, opts, counts, state, time.Now())
+		tt.Epoch = epoch
+		return tt
+	}
 
 	pub, err := nats.Connect(natsURL())
 	if err != nil {
@@ -240,15 +256,15 @@ func TestFeedWithNATSAndPostgres(t *testing.T) {
 			}
 		}
 	}
-	publish(tally.New("p1", 2, []string{"a", "b", "c"}, map[string]int64{"c": 1, "a": 1}, "", time.Now()))
-	publish(tally.New("default", 4, []string{"a", "b"}, map[string]int64{"a": 3, "b": 1}, "", time.Now()))
+	publish(at("p1", 2, map[string]int64{"c": 1, "a": 1}, ""))
+	publish(at("default", 4, map[string]int64{"a": 3, "b": 1}, ""))
 	waitVersion(t, h, "p1", 2)
 	waitVersion(t, h, "default", 4)
 	if got := testutil.ToFloat64(f.metrics.Received); got != 2 {
 		t.Errorf("received %v tallies, want 2", got)
 	}
 	// An older version does not replace a newer one.
-	publish(tally.New("p1", 1, []string{"a", "b", "c"}, nil, "", time.Now()))
+	publish(at("p1", 1, nil, ""))
 	time.Sleep(100 * time.Millisecond)
 	if got, _, _ := h.Current("p1"); got.Version != 2 {
 		t.Errorf("p1 at version %d after an older tally, want 2", got.Version)
@@ -262,6 +278,100 @@ func TestFeedWithNATSAndPostgres(t *testing.T) {
 	}
 	if err := f.CheckNATS(ctx); err != nil {
 		t.Errorf("NATS not ready: %v", err)
+	}
+
+	// Restored from an older backup: the tables are emptied and filled
+	// again (as psql of a pg_dump --clean does), versions lower than
+	// before. The reload shows the database's lower versions; a tally of
+	// the old history, at a higher version than any, is then refused.
+	if _, err := pool.Exec(ctx, "TRUNCATE polls, poll_options, ballots"); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.CreatePoll(t, pool, "default", "Q", []string{"A", "B"}, []int64{1, 1}, 2, "")
+	pgtest.CreatePoll(t, pool, "p1", "Q1", []string{"A", "B", "C"}, []int64{1, 0, 0}, 1, "")
+	waitVersion(t, h, "p1", 1)
+	waitVersion(t, h, "default", 2)
+	restored, _, _ := h.Current("p1")
+	if restored.Epoch == epoch || restored.Closed() || restored.Total != 1 {
+		t.Errorf("p1 after the restore %+v, want the database's open tally of 1 vote in another epoch than %q", restored, epoch)
+	}
+	publish(at("p1", 10, map[string]int64{"b": 10}, ""))
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(f.metrics.Refused.WithLabelValues("epoch")) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(f.metrics.Refused.WithLabelValues("epoch")); got != 1 {
+		t.Errorf("refused (epoch) %v, want 1", got)
+	}
+	if got, _, _ := h.Current("p1"); got.Version != 1 {
+		t.Errorf("p1 at version %d after a tally of the old history, want the database's 1", got.Version)
+	}
+	// Live tallies of the restored history show.
+	epoch = restored.Epoch
+	publish(at("p1", 2, map[string]int64{"b": 1, "c": 1}, ""))
+	waitVersion(t, h, "p1", 2)
+}
+
+// TestReceiveOfAnotherEpochReadsTheDatabase: a NATS tally of an epoch
+// other than the database's last read is refused, counted, and asks for a
+// read of the database (once, however many such tallies come in a
+// second); what the database then holds is what the hub shows. A version
+// far beyond the database's is refused and counted too.
+func TestReceiveOfAnotherEpochReadsTheDatabase(t *testing.T) {
+	store := &fakeStore{}
+	e1 := tl("default", 40, map[string]int64{"a": 40})
+	e1.Epoch = "e1"
+	store.set(false, e1)
+	h := newHub()
+	f := New(discard(), store, h, "s", prometheus.NewRegistry())
+	ctx := context.Background()
+	f.load(ctx) // as Run does at start
+	waitVersion(t, h, "default", 40)
+
+	send := func(v int64, epoch string) {
+		tt := tl("default", v, map[string]int64{"b": v})
+		tt.Epoch = epoch
+		f.receive(&nats.Msg{Subject: "s.default", Data: tt.AppendJSON(nil)})
+	}
+	send(41+hub.MaxAhead, "e1")
+	if got := testutil.ToFloat64(f.metrics.Refused.WithLabelValues("ahead")); got != 1 {
+		t.Errorf("refused (ahead) %v, want 1", got)
+	}
+	if len(f.reload) != 0 {
+		t.Error("a version too far ahead asked for a reload")
+	}
+	// The database is restored (epoch e2, version 3); its worker's first
+	// tallies arrive before this server has read it.
+	e2 := tl("default", 3, map[string]int64{"a": 1, "b": 2})
+	e2.Epoch = "e2"
+	store.set(false, e2)
+	send(4, "e2")
+	if len(f.reload) != 1 {
+		t.Fatal("a tally of another epoch did not ask for a reload")
+	}
+	<-f.reload
+	for v := int64(5); v < 9; v++ {
+		send(v, "e2")
+	}
+	if len(f.reload) != 0 {
+		t.Error("tallies of another epoch asked for more than one reload within a second")
+	}
+	if got, _, _ := h.Current("default"); got.Version != 40 || got.Epoch != "e1" {
+		t.Errorf("before the reload got version %d of %q, want 40 of e1 (NATS cannot switch epochs)", got.Version, got.Epoch)
+	}
+	if got := testutil.ToFloat64(f.metrics.Refused.WithLabelValues("epoch")); got != 5 {
+		t.Errorf("refused (epoch) %v, want 5", got)
+	}
+	f.load(ctx) // the reload asked for
+	if got, _, _ := h.Current("default"); got.Version != 3 || got.Epoch != "e2" || got.Counts["b"] != 2 {
+		t.Errorf("after the reload got %+v, want the database's tally of e2 at version 3", got)
+	}
+	// From now on e2's tallies are live, and e1's (a late announcement of
+	// the old history) are refused whatever their version.
+	send(9, "e2")
+	send(500, "e1")
+	if got, _, _ := h.Current("default"); got.Version != 9 || got.Epoch != "e2" {
+		t.Errorf("after e2's version 9 and a late tally of e1 got version %d of %q, want 9 of e2", got.Version, got.Epoch)
 	}
 }
 

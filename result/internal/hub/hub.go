@@ -2,18 +2,28 @@
 // each poll, and fans each new tally out to that poll's WebSocket clients.
 //
 // Per poll the hub keeps a room: the tally, its JSON (encoded once), the
-// WebSocket frame (framed once) and the set of the poll's clients. An
-// offered tally replaces the room's only when its version is higher, and
-// wakes only that room's clients. Each client has one writer goroutine and
+// WebSocket frame (framed once) and the set of the poll's clients. A tally
+// replaces the room's only as the rules below say, and wakes only that
+// room's clients. Each client has one writer goroutine and
 // a mailbox that holds only the newest message, so a slow client skips
 // intermediate versions (or is dropped when a write times out) and never
 // holds up the others. Rooms cost no goroutine or timer: an idle room is
 // only memory, and Sweep forgets the ones nobody looked at for a while.
+//
+// The database is the truth. Every tally carries the epoch of the database
+// history that produced it, and the hub's epoch is the one of its last
+// read of PostgreSQL (Stored). A read of another epoch (a restore, a new
+// database) replaces every room's tally with the database's, whatever its
+// version. A live tally (Offer, from NATS) is taken only when it has the
+// hub's epoch and a higher version than the room's, and not a version far
+// beyond the one last read from the database: so NATS can never switch
+// epochs nor push a version the database cannot have reached.
 package hub
 
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -44,10 +54,59 @@ const (
 	pingPeriod = pongWait * 9 / 10
 )
 
+// MaxAhead is how far beyond the version last read from the database a
+// live tally's version may be. The worker makes at most a few thousand
+// versions of a poll between two reads (15 s apart); a version further
+// ahead was not made by the database, and would otherwise win over every
+// true tally after it.
+const MaxAhead = 1 << 20
+
+// Outcome is what the hub did with an offered tally.
+type Outcome int
+
+// The outcomes of Offer.
+const (
+	// Taken: the tally is its poll's newest; the poll's clients get it.
+	Taken Outcome = iota
+	// NotHeld: nobody looks at the poll lately (its first page reads it).
+	NotHeld
+	// Stale: the room holds the same or a higher version of the epoch.
+	Stale
+	// OtherEpoch: the tally is not of the epoch last read from the
+	// database (or none has been read yet). Read the database again: it
+	// may have been restored.
+	OtherEpoch
+	// TooFarAhead: the version is more than MaxAhead beyond the one last
+	// read from the database.
+	TooFarAhead
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Taken:
+		return "taken"
+	case NotHeld:
+		return "not held"
+	case Stale:
+		return "stale"
+	case OtherEpoch:
+		return "other epoch"
+	case TooFarAhead:
+		return "too far ahead"
+	}
+	return "unknown"
+}
+
 // Hub is the registry of polls, their newest tallies and their clients.
 type Hub struct {
 	metrics *Metrics
 	pinned  map[string]bool
+
+	// epoch is the database epoch of the last read (nil before the first),
+	// the only one a live tally may have.
+	epoch atomic.Pointer[string]
+	// storeMu makes reads of the database land one at a time.
+	storeMu sync.Mutex
 
 	// mu guards rooms and closed; each room guards itself. Lock order: mu,
 	// then a room's mu.
@@ -64,14 +123,20 @@ type room struct {
 	tally   tally.Tally
 	encoded []byte
 	msg     message // msg.pm is nil until the first tally
+	// seq counts the tallies the room took: clients' mailboxes order
+	// messages by it, since versions go back when the epoch changes.
+	seq int64
+	// stored is the version last read from the database for this poll
+	// under the hub's epoch, -1 when none.
+	stored  int64
 	clients map[*client]struct{}
 	used    time.Time // last time a page, API call or client asked for it
 	gone    bool      // swept: a new room replaces it
 }
 
 type message struct {
-	version int64
-	pm      *websocket.PreparedMessage
+	seq int64
+	pm  *websocket.PreparedMessage
 }
 
 // New returns a Hub that holds the pinned polls from the start (waiting
@@ -85,14 +150,14 @@ func New(m *Metrics, pinned ...string) *Hub {
 	return h
 }
 
-func prepare(version int64, b []byte) message {
-	// Framed once here, written as is to every client of the poll.
+// prepare frames b once, to be written as is to every client of the poll.
+func prepare(b []byte) *websocket.PreparedMessage {
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
 	if err != nil {
 		// Only compression can fail, and it is off.
 		panic(err)
 	}
-	return message{version: version, pm: pm}
+	return pm
 }
 
 // lookup returns the poll's room, or nil when the hub does not hold it.
@@ -111,7 +176,7 @@ func (h *Hub) room(id string) *room {
 	defer h.mu.Unlock()
 	r := h.rooms[id]
 	if r == nil {
-		r = &room{clients: make(map[*client]struct{}), used: time.Now()}
+		r = &room{clients: make(map[*client]struct{}), used: time.Now(), stored: -1}
 		// A key of our own: callers' strings may share a buffer that is
 		// reused (Fiber's request values are).
 		h.rooms[strings.Clone(id)] = r
@@ -129,37 +194,135 @@ func (h *Hub) Hold(id string) {
 	r.mu.Unlock()
 }
 
-// Offer makes t its poll's newest tally when the hub holds the poll and t
-// is the poll's first tally or has a higher version; the poll's clients
-// are then woken. It reports whether t was taken. It never blocks on a
-// client.
-func (h *Hub) Offer(t tally.Tally) bool {
+// Offer takes a live tally (one that came over NATS) as its poll's newest
+// when the hub holds the poll, t has the epoch last read from the
+// database, is the poll's first tally or has a higher version, and is not
+// more than MaxAhead beyond the version last read; the poll's clients are
+// then woken. It never blocks on a client.
+func (h *Hub) Offer(t tally.Tally) Outcome {
+	if e := h.epoch.Load(); e == nil || *e != t.Epoch {
+		return OtherEpoch
+	}
 	r := h.lookup(t.Poll)
 	if r == nil {
 		// Nobody looked at this poll lately: its first page loads it.
+		return NotHeld
+	}
+	return h.put(r, t, func() Outcome { return r.judgeLive(t, h.epoch.Load()) })
+}
+
+// judgeLive is what Offer does with t in r (locked).
+func (r *room) judgeLive(t tally.Tally, epoch *string) Outcome {
+	switch {
+	case r.gone:
+		return NotHeld
+	case epoch == nil || *epoch != t.Epoch:
+		// The epoch changed since Offer looked.
+		return OtherEpoch
+	case r.stored >= 0 && t.Version-r.stored > MaxAhead:
+		return TooFarAhead
+	case r.msg.pm != nil && r.tally.Epoch == t.Epoch && t.Version <= r.tally.Version:
+		return Stale
+	}
+	return Taken
+}
+
+// Stored takes tallies just read from the database, all of one epoch; all
+// reports whether the read was of every poll the hub held when it began.
+// A read of the hub's epoch makes each tally its poll's newest when it has
+// a higher version, or when the room's is more than MaxAhead beyond it (a
+// version the database never reached). A read of another epoch (or the
+// first) makes it the hub's epoch and each tally its poll's newest
+// whatever the versions; when all, a poll the read lacks loses its tally
+// of the old epoch (it is read again when asked for). Stored reports
+// whether the epoch changed: after a read of some polls only, the caller
+// reads the others again.
+//
+// Two reads that overlap a restore may land in the opposite order and set
+// the old epoch back; the next read (at most 15 s later, at once when a
+// live tally of the new epoch arrives) sets it right.
+func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
+	if len(tallies) == 0 {
 		return false
 	}
+	var epoch string
+	for _, t := range tallies {
+		epoch = t.Epoch
+		break
+	}
+	h.storeMu.Lock()
+	defer h.storeMu.Unlock()
+	cur := h.epoch.Load()
+	switched := cur == nil || *cur != epoch
+	if switched {
+		h.epoch.Store(&epoch)
+	}
+	h.mu.RLock()
+	rooms := make(map[string]*room, len(h.rooms))
+	for id, r := range h.rooms {
+		rooms[id] = r
+	}
+	h.mu.RUnlock()
+	for id, r := range rooms {
+		t, ok := tallies[id]
+		switch {
+		case ok && t.Epoch == epoch:
+			h.put(r, t, func() Outcome { return r.judgeStored(t) })
+		case switched:
+			r.mu.Lock()
+			if all && r.msg.pm != nil && r.tally.Epoch != epoch {
+				r.tally, r.encoded, r.msg = tally.Tally{}, nil, message{}
+			}
+			r.stored = -1
+			r.mu.Unlock()
+		}
+	}
+	return switched
+}
+
+// judgeStored is what Stored does with t, read from the database, in r
+// (locked).
+func (r *room) judgeStored(t tally.Tally) Outcome {
+	if r.gone {
+		return NotHeld
+	}
+	r.stored = t.Version
+	switch {
+	case r.msg.pm == nil, r.tally.Epoch != t.Epoch, t.Version > r.tally.Version:
+		return Taken
+	case r.tally.Version-t.Version > MaxAhead:
+		// Only a tally the database never made gets that far ahead.
+		return Taken
+	}
+	return Stale
+}
+
+// put makes t r's newest tally when judge (called with r locked, twice:
+// before and after encoding) says Taken, and wakes r's clients.
+func (h *Hub) put(r *room, t tally.Tally, judge func() Outcome) Outcome {
 	r.mu.Lock()
-	stale := r.gone || (r.msg.pm != nil && !t.Newer(r.tally))
+	out := judge()
 	r.mu.Unlock()
-	if stale {
-		return false
+	if out != Taken {
+		return out
 	}
-	// Encode and frame outside the lock; the version is checked again.
-	encoded := t.AppendJSON(make([]byte, 0, 64+24*len(t.Counts)))
-	msg := prepare(t.Version, encoded)
+	// Encode and frame outside the lock; judged again after.
+	encoded := t.AppendJSON(make([]byte, 0, 80+24*len(t.Counts)))
+	pm := prepare(encoded)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.gone || (r.msg.pm != nil && !t.Newer(r.tally)) {
-		return false
+	if out := judge(); out != Taken {
+		return out
 	}
+	r.seq++
+	msg := message{seq: r.seq, pm: pm}
 	r.tally, r.encoded, r.msg = t, encoded, msg
 	for c := range r.clients {
 		if c.offer(msg) {
 			h.metrics.Skipped.Inc()
 		}
 	}
-	return true
+	return Taken
 }
 
 // Current returns poll id's newest tally and its JSON (which must not be
@@ -302,7 +465,7 @@ func (h *Hub) register(id string) (*client, *room, bool) {
 			h.wg.Done()
 			continue
 		}
-		c := &client{version: -1, wake: make(chan struct{}, 1)}
+		c := &client{seq: -1, wake: make(chan struct{}, 1)}
 		if r.msg.pm != nil {
 			c.offer(r.msg)
 		}
@@ -345,21 +508,21 @@ func (h *Hub) Close(timeout time.Duration) {
 // client is one connection's mailbox: only the newest message waits.
 type client struct {
 	mu      sync.Mutex
-	version int64 // highest version queued
+	seq     int64 // the room's sequence number of the last message queued
 	pending *websocket.PreparedMessage
 	wake    chan struct{}
 }
 
-// offer queues msg unless the client already has that version or newer;
-// it reports whether an unsent older message was replaced.
+// offer queues msg unless the client already has that message or a later
+// one; it reports whether an unsent older message was replaced.
 func (c *client) offer(msg message) (skipped bool) {
 	c.mu.Lock()
-	if msg.version <= c.version {
+	if msg.seq <= c.seq {
 		c.mu.Unlock()
 		return false
 	}
 	skipped = c.pending != nil
-	c.pending, c.version = msg.pm, msg.version
+	c.pending, c.seq = msg.pm, msg.seq
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:

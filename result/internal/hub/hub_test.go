@@ -15,16 +15,28 @@ import (
 	"livevote/shared/tally"
 )
 
-// newHub returns a hub holding poll "p" at version 0.
+// newHub returns a hub holding poll "p" at version 0, read from the
+// database of epoch "".
 func newHub() *Hub {
 	h := New(NewMetrics(prometheus.NewRegistry()), "p")
-	h.Offer(tl("p", 0))
+	h.Stored(map[string]tally.Tally{"p": tl("p", 0)}, true)
 	return h
 }
 
-// tl is poll id's tally at version v.
-func tl(id string, v int64) tally.Tally {
-	return tally.New(id, v, []string{"a", "b"}, map[string]int64{"a": v}, "", time.Unix(0, 0))
+// readEpoch makes epoch the hub's, as a read of the database of that
+// epoch which found none of the held polls would.
+func readEpoch(h *Hub, epoch string) {
+	h.Stored(map[string]tally.Tally{"not-held": tle("not-held", 1, epoch)}, false)
+}
+
+// tl is poll id's tally at version v, of epoch "".
+func tl(id string, v int64) tally.Tally { return tle(id, v, "") }
+
+// tle is poll id's tally at version v of epoch.
+func tle(id string, v int64, epoch string) tally.Tally {
+	t := tally.New(id, v, []string{"a", "b"}, map[string]int64{"a": v}, "", time.Unix(0, 0))
+	t.Epoch = epoch
+	return t
 }
 
 // latest is the frame the hub holds for poll id.
@@ -209,14 +221,14 @@ func TestMailboxKeepsNewest(t *testing.T) {
 	var want *websocket.PreparedMessage
 	skipped := 0
 	for v := int64(1); v <= 10; v++ {
-		m := prepare(v, []byte(fmt.Sprint(v)))
+		m := message{seq: 1 + v, pm: prepare([]byte(fmt.Sprint(v)))}
 		if c.offer(m) {
 			skipped++
 		}
 		want = m.pm
 	}
-	if c.offer(prepare(4, []byte("4"))) {
-		t.Error("an older version replaced a newer one")
+	if c.offer(message{seq: 5, pm: prepare([]byte("4"))}) {
+		t.Error("an older message replaced a newer one")
 	}
 	if got := c.take(); got != want {
 		t.Error("take did not return the newest offer")
@@ -271,10 +283,11 @@ func BenchmarkBroadcast10k(b *testing.B) {
 // only, and never changes another poll's tally.
 func TestPollsAreIsolated(t *testing.T) {
 	h := New(NewMetrics(prometheus.NewRegistry()))
+	readEpoch(h, "")
 	for _, id := range []string{"red", "blue"} {
 		h.Hold(id)
-		if !h.Offer(tl(id, 1)) {
-			t.Fatalf("first tally of %s refused", id)
+		if got := h.Offer(tl(id, 1)); got != Taken {
+			t.Fatalf("first tally of %s: got %v, want Taken", id, got)
 		}
 	}
 	red, blue := newFakeConn(false), newFakeConn(false)
@@ -301,8 +314,8 @@ func TestPollsAreIsolated(t *testing.T) {
 		t.Errorf("red's tally got version %d, want 5", got.Version)
 	}
 	// Versions are per poll: blue's version 2 is news though red is at 5.
-	if !h.Offer(tl("blue", 2)) {
-		t.Error("blue's version 2 refused after red's version 5")
+	if got := h.Offer(tl("blue", 2)); got != Taken {
+		t.Errorf("blue's version 2 after red's version 5: got %v, want Taken", got)
 	}
 	waitWrites(t, blue, 1)
 }
@@ -312,21 +325,22 @@ func TestOfferKeepsHighestVersionPerPoll(t *testing.T) {
 	if _, _, ok := h.Current("default"); ok {
 		t.Fatal("a pinned poll has a tally before any was offered")
 	}
+	readEpoch(h, "")
 	steps := []struct {
-		id       string
-		version  int64
-		accepted bool
+		id      string
+		version int64
+		want    Outcome
 	}{
-		{"default", 0, true}, // the first tally, even at version 0, is news
-		{"default", 3, true},
-		{"default", 2, false},
-		{"default", 3, false},
-		{"unheld", 9, false}, // nobody looks at it: not kept
-		{"default", 5, true},
+		{"default", 0, Taken}, // the first tally, even at version 0, is news
+		{"default", 3, Taken},
+		{"default", 2, Stale},
+		{"default", 3, Stale},
+		{"unheld", 9, NotHeld}, // nobody looks at it: not kept
+		{"default", 5, Taken},
 	}
 	for _, s := range steps {
-		if got := h.Offer(tl(s.id, s.version)); got != s.accepted {
-			t.Errorf("Offer(%s version %d) = %v, want %v", s.id, s.version, got, s.accepted)
+		if got := h.Offer(tl(s.id, s.version)); got != s.want {
+			t.Errorf("Offer(%s version %d) = %v, want %v", s.id, s.version, got, s.want)
 		}
 	}
 	cur, enc, ok := h.Current("default")
@@ -361,12 +375,13 @@ func TestSweepForgetsIdlePollsOnly(t *testing.T) {
 	if want := []string{"default", "watched"}; !slices.Equal(held, want) {
 		t.Errorf("held %v, want %v", held, want)
 	}
-	if h.Offer(tl("idle", 1)) {
-		t.Error("a swept poll took a tally")
+	readEpoch(h, "")
+	if got := h.Offer(tl("idle", 1)); got != NotHeld {
+		t.Errorf("a swept poll's tally: got %v, want NotHeld", got)
 	}
 	// The watched poll still gets its tallies.
-	if !h.Offer(tl("watched", 1)) {
-		t.Error("the watched poll refused its first tally")
+	if got := h.Offer(tl("watched", 1)); got != Taken {
+		t.Errorf("the watched poll's first tally: got %v, want Taken", got)
 	}
 	waitWrites(t, c, 1)
 }
@@ -375,6 +390,7 @@ func TestSweepForgetsIdlePollsOnly(t *testing.T) {
 // swept lands in a live room and still gets the poll's tallies.
 func TestRegisterSurvivesSweep(t *testing.T) {
 	h := New(NewMetrics(prometheus.NewRegistry()))
+	readEpoch(h, "")
 	var wg sync.WaitGroup
 	conns := make([]*fakeConn, 50)
 	for i := range conns {

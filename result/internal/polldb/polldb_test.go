@@ -157,6 +157,11 @@ func TestTalliesInOneQuery(t *testing.T) {
 	if p2 := got["p2"]; p2.Version != 2 || p2.Counts["b"] != 4 || p2.Closed() {
 		t.Errorf("p2 got %+v, want version 2, b 4, open", p2)
 	}
+	// Every tally names the database's epoch, the same for all.
+	epoch := got["p1"].Epoch
+	if len(epoch) != 12 || got["p2"].Epoch != epoch || got["default"].Epoch != epoch {
+		t.Errorf("epochs %q, %q, %q: want one epoch of 12 characters", epoch, got["p2"].Epoch, got["default"].Epoch)
+	}
 }
 
 func TestNoSchemaYet(t *testing.T) {
