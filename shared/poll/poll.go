@@ -113,6 +113,11 @@ func New(id, question string, labels []string, createdAt time.Time) (Poll, error
 	if !ValidID(id) {
 		return Poll{}, fmt.Errorf("%w: id %.48q is not a poll id", ErrInvalid, id)
 	}
+	// PostgreSQL's text holds no NUL and JSON no bytes that are not UTF-8:
+	// the worker would drop such a poll, or store other words than these.
+	if all := question + strings.Join(labels, ""); strings.ContainsRune(all, 0) || !utf8.ValidString(all) {
+		return Poll{}, fmt.Errorf("%w: a NUL character or bytes that are not UTF-8 text", ErrInvalid)
+	}
 	switch n := utf8.RuneCountInString(p.Question); {
 	case n == 0:
 		return Poll{}, fmt.Errorf("%w: the question is empty", ErrInvalid)
