@@ -46,6 +46,11 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		``, `null`, `[]`, `"tally"`, `{`, `{"poll":"default"}trailing`,
 		"{\"poll\":\"def\xffault\",\"version\":1,\"counts\":{},\"total\":0}",
 		`{"poll":"default","version":1,"counts":{"a":1},"total":1,"epoch":"x"}`,
+		`{"poll":"default","version":1,"counts":{"a":1},"total":1,"epoch":"7f3a9c2e-db_01"}`,
+		`{"poll":"default","version":1,"counts":{"a":1},"total":1,"epoch":""}`,
+		`{"poll":"default","version":1,"counts":{"a":1},"total":1,"epoch":"0123456789abcdef0123456789abcdefX"}`,
+		`{"poll":"default","version":1,"counts":{"a":1},"total":1,"epoch":"a\"b"}`,
+		`{"poll":"default","version":1,"counts":{"a":1},"total":1,"epoch":7}`,
 		strings.Repeat(`[`, 20000) + strings.Repeat(`]`, 20000),
 		`{"poll":"default","version":1,"counts":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat(`}`, 5000) + `,"total":1}`,
 		`{"poll":"default","version":1,"counts":{` + manyCounts(5000) + `},"total":5000}`,
@@ -117,6 +122,9 @@ func checkTrue(t *testing.T, tl Tally) {
 	}
 	if sum != tl.Total {
 		t.Fatalf("accepted total %d, counts add up to %d", tl.Total, sum)
+	}
+	if !ValidEpoch(tl.Epoch) {
+		t.Fatalf("accepted epoch %q", tl.Epoch)
 	}
 	if tl.UpdatedAt.Location() != time.UTC {
 		t.Fatalf("updated_at %v is not in UTC", tl.UpdatedAt)
