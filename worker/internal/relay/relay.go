@@ -28,6 +28,8 @@ type Store interface {
 	Recent(ctx context.Context, d time.Duration) ([]tally.Tally, error)
 	Polls(ctx context.Context) ([]votedb.Stored, error)
 	Existing(ctx context.Context, ids []string) ([]string, error)
+	Tallies(ctx context.Context, ids []string) (map[string]tally.Tally, error)
+	Epoch(ctx context.Context) (string, error)
 }
 
 // Publisher announces a committed tally.
@@ -75,6 +77,8 @@ type Relay struct {
 	cfg     Config
 	retry   backoff.Backoff // the template of every retry's delays
 	known   knownPolls      // polls seen in PostgreSQL
+	epoch   string          // the database's epoch last followed (epoch.go)
+	epochAt time.Time       // when checkEpoch last read it
 }
 
 // New returns a Relay.
@@ -154,6 +158,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.sample(ctx)
 			lastClaim = time.Now()
 		}
+		r.checkEpoch(ctx)
 		if time.Since(lastCleanup) >= time.Minute {
 			r.removeIdleConsumers(ctx)
 			lastCleanup = time.Now()
@@ -241,6 +246,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 		return
 	}
 	step.done("apply")
+	r.noticeEpoch(fctx, res.Epoch)
 	r.rememberPolls(res)
 	if res.Invalid > 0 {
 		r.metrics.Invalid.Add(float64(res.Invalid))
@@ -343,7 +349,9 @@ func (r *Relay) migrate(ctx context.Context) error {
 }
 
 // restoreCopy puts the polls Redis lost back into the poll copy from
-// PostgreSQL, retrying until both answer or ctx ends.
+// PostgreSQL, and the database's tallies into the copies of another epoch
+// (the database was restored while no worker ran), retrying until both
+// answer or ctx ends.
 func (r *Relay) restoreCopy(ctx context.Context) {
 	var n int
 	err := backoff.Retry(ctx, r.retry, func() error {
@@ -351,8 +359,14 @@ func (r *Relay) restoreCopy(ctx context.Context) {
 		if err != nil {
 			return err
 		}
-		n, err = r.copy.Restore(ctx, polls)
-		return err
+		if n, err = r.copy.Restore(ctx, polls); err != nil {
+			return err
+		}
+		tallies := make([]tally.Tally, len(polls))
+		for i, p := range polls {
+			tallies[i] = p.Tally
+		}
+		return r.copy.WriteTallies(ctx, tallies)
 	}, func(err error, attempt int) {
 		if attempt == 1 {
 			r.logger.Warn("restoring the poll copy failed; retrying", "error", err)
