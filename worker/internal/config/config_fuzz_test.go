@@ -1,0 +1,159 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fuzzEnv is an environment written as KEY=VALUE entries separated by NUL,
+// the one byte no environment variable holds.
+type fuzzEnv struct {
+	vars  map[string]string
+	asked map[string]bool
+}
+
+func parseEnv(s string) *fuzzEnv {
+	e := &fuzzEnv{vars: map[string]string{}, asked: map[string]bool{}}
+	for _, kv := range strings.Split(s, "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			e.vars[k] = v
+		}
+	}
+	return e
+}
+
+func (e *fuzzEnv) getenv(k string) string { e.asked[k] = true; return e.vars[k] }
+
+// named reports whether msg names a variable Load read and found set.
+func (e *fuzzEnv) named(msg string) bool {
+	for k := range e.asked {
+		if strings.TrimSpace(e.vars[k]) != "" && strings.Contains(msg, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func env(kv ...string) string { return strings.Join(kv, "\x00") }
+
+// FuzzLoad feeds environments to Load: it never panics; an error is one
+// line naming a variable that was set; an accepted config is valid.
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{
+		"",
+		env("REDIS_URL=redis://127.0.0.1:6379/0", "DATABASE_URL=postgres://worker:pw@127.0.0.1:5432/postgres?sslmode=disable",
+			"NATS_URL=nats://worker:pw@127.0.0.1:4222", "WORKER_ADDR=:8082", "VOTE_STREAM=votes", "TALLY_SUBJECT=tally.changed",
+			"WORKER_GROUP=workers", "WORKER_BATCH=4000", "WORKER_CLAIM_IDLE=5s", "LOG_LEVEL=debug"),
+		env("REDIS_URL=redis://h1:1?addr=h2:2&addr=h3:3"),
+		env("REDIS_URL=redis://h1:1?addr=h2:2&bogus=1"),
+		env("REDIS_URL=redis://127.0.0.1:6379/notadb"),
+		env("REDIS_URL=redis://127.0.0.1:6379/-1"),
+		env("REDIS_URL=unix:///tmp/redis.sock"),
+		env("REDIS_URL=rediss://:pw@h:6380/0?dial_timeout=-5s"),
+		env("REDIS_URL=redis://127.0.0.1:6379/0?max_retries=x"),
+		env("DATABASE_URL=postgres://u:pw@h:5432/db?sslmode=bogus"),
+		env("DATABASE_URL=postgres://u:pw@h:5432/db?pool_max_conns=-1"),
+		env("DATABASE_URL=postgres://u:pw@h:5432/db?connect_timeout=x"),
+		env("DATABASE_URL=postgresql://h/db?host=/tmp"),
+		env("DATABASE_URL=mysql://127.0.0.1/x"),
+		env("NATS_URL=nats://a:4222,nats://b:4222", "WORKER_ADDR=127.0.0.1:0"),
+		env("NATS_URL=nats://127.0.0.1:4222,nats//x"),
+		env("NATS_URL=,"),
+		env("WORKER_ADDR=8082"), env("WORKER_ADDR=:65536"), env("WORKER_ADDR=[::1]:8082"),
+		env("VOTE_STREAM=my votes"), env("TALLY_SUBJECT=tally.\x7f"), env("WORKER_GROUP=\xff"),
+		env("WORKER_BATCH=0"), env("WORKER_BATCH=100001"), env("WORKER_BATCH=1e3"), env("WORKER_BATCH=99999999999999999999"),
+		env("WORKER_CLAIM_IDLE=-1s"), env("WORKER_CLAIM_IDLE=0"), env("WORKER_CLAIM_IDLE=2562048h"), env("WORKER_CLAIM_IDLE=1ns"),
+		env("WORKER_ADDR=:80\n80"), env("REDIS_URL=redis://h:6379/0\r\nX"),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := parseEnv(s)
+		c, err := Load(e.getenv)
+		if err != nil {
+			msg := err.Error()
+			if !e.named(msg) {
+				t.Fatalf("Load(%q): error %q names no variable that was set", s, msg)
+			}
+			if strings.ContainsAny(msg, "\r\n") {
+				t.Fatalf("Load(%q): error %q is not one line", s, msg)
+			}
+			return
+		}
+		if (c.Redis == nil) == (c.RedisCluster == nil) {
+			t.Fatalf("Load(%q): want one of Redis and RedisCluster, got %v and %v", s, c.Redis, c.RedisCluster)
+		}
+		if c.Redis != nil && c.Redis.Addr == "" || c.RedisCluster != nil && len(c.RedisCluster.Addrs) == 0 {
+			t.Fatalf("Load(%q): Redis without an address", s)
+		}
+		if c.Postgres == nil || c.Postgres.ConnConfig.Host == "" {
+			t.Fatalf("Load(%q): PostgreSQL without a host", s)
+		}
+		for _, u := range strings.Split(c.NATSURL, ",") {
+			if !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+				t.Fatalf("Load(%q): NATS URL %q", s, u)
+			}
+		}
+		_, port, err := net.SplitHostPort(c.Addr)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			t.Fatalf("Load(%q): address %q", s, c.Addr)
+		}
+		for _, name := range []string{c.Stream, c.Subject, c.Group} {
+			if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				t.Fatalf("Load(%q): name %q", s, name)
+			}
+		}
+		if c.BatchSize < 1 || c.BatchSize > 100000 || c.ClaimIdle <= 0 {
+			t.Fatalf("Load(%q): batch %d, claim idle %v", s, c.BatchSize, c.ClaimIdle)
+		}
+	})
+}
+
+// secret is the password FuzzLoadRedaction puts in the URLs.
+const secret = "Zq8pw5Secret"
+
+// FuzzLoadRedaction puts a password in the user information of REDIS_URL,
+// DATABASE_URL or NATS_URL, the rest of the URL fuzzed, and checks that
+// Load's error never shows it, whatever the driver's parser says.
+func FuzzLoadRedaction(f *testing.F) {
+	f.Add(byte(0), "redis", "u", "127.0.0.1:6379/notadb")
+	f.Add(byte(0), "redis", "", "127.0.0.1:6379/0?dial_timeout=soon")
+	f.Add(byte(0), "redis", "", "h1:1?addr=h2:2&bogus=1")
+	f.Add(byte(0), "redis", "", "h1:1?addr=h2:99999")
+	f.Add(byte(0), "rediss", "u", "[::1:6379")
+	f.Add(byte(1), "postgres", "worker", "127.0.0.1:5432/postgres?sslmode=bogus")
+	f.Add(byte(1), "postgres", "worker", "127.0.0.1:5432/postgres?connect_timeout=x")
+	f.Add(byte(1), "postgresql", "worker", "h:5432/db?password=other&sslmode=verify-full&sslrootcert=/nonexistent")
+	f.Add(byte(1), "postgres", "u%zz", "h/db")
+	f.Add(byte(2), "nats", "worker", "127.0.0.1:99999")
+	f.Add(byte(2), "nats", "worker", "a:4222,nats://b:4222,nats//c")
+	f.Add(byte(2), "http", "worker", "127.0.0.1:4222")
+	f.Fuzz(func(t *testing.T, which byte, scheme, user, rest string) {
+		if strings.Contains(scheme+user+rest, secret[:3]) {
+			t.Skip("the fuzzer wrote the password's start itself")
+		}
+		if strings.ContainsAny(user, "/?#@") || strings.ContainsFunc(scheme, notSchemeChar) {
+			// shared/config's FuzzURLRedaction tries values that are no
+			// URL of that shape; this one tries what the drivers say.
+			t.Skip("the password is not in the user information")
+		}
+		key := []string{"REDIS_URL", "DATABASE_URL", "NATS_URL"}[int(which)%3]
+		value := scheme + "://" + user + ":" + secret + "@" + rest
+		_, err := Load(func(k string) string {
+			if k == key {
+				return value
+			}
+			return ""
+		})
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Fatalf("%s=%q: error %q shows the password", key, value, err)
+		}
+	})
+}
+
+// notSchemeChar reports whether r cannot be in a URL scheme.
+func notSchemeChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+}
