@@ -187,6 +187,11 @@ func (e *env) startAt(name, addr string, extra ...string) *proc {
 		"TALLY_SUBJECT="+e.subject(),
 		addrVar+"="+addr,
 		"WORKER_CLAIM_IDLE=1s",
+		// Every test's voters come from 127.0.0.1, many of them for the
+		// load and fault tests: limits off unless a test sets them (extra
+		// comes after, and the last value of a variable wins).
+		"RATE_LIMIT_NEW_VOTERS=off",
+		"RATE_LIMIT_VOTES=off",
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	p := &proc{t: e.t, name: name, cmd: cmd, addr: addr, extra: extra, out: &servicetest.LockedBuffer{}, done: make(chan struct{})}

@@ -16,9 +16,15 @@ import (
 	"livevote/shared/logging"
 	"livevote/shared/opsmetrics"
 	"livevote/vote/internal/config"
+	"livevote/vote/internal/ratelimit"
 	"livevote/vote/internal/votequeue"
+	"livevote/vote/internal/voterkey"
 	"livevote/vote/internal/web"
 )
+
+// voterKeyCheck is how often a vote server checks that Redis still holds
+// the voter id key (and writes it back if Redis lost it).
+const voterKeyCheck = 5 * time.Second
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
@@ -49,14 +55,24 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	queue := votequeue.New(rdb, cfg.Stream)
 	defer queue.Close()
 
+	voters := voterkey.New(rdb, cfg.Stream, logger)
+	if cfg.VoterSecret != "" {
+		if voters, err = voterkey.Fixed([]byte(cfg.VoterSecret)); err != nil {
+			ln.Close()
+			return fmt.Errorf("VOTER_SECRET: %w", err)
+		}
+	}
+	limits := ratelimit.New(rdb, cfg.Stream, cfg.NewVoterLimit, cfg.VoteLimit)
+
 	monitor := health.NewMonitor(logger, 2*time.Second, health.Check{Name: "redis", Probe: queue.Ping})
 	reg := opsmetrics.NewRegistry("vote", monitor.Up, "redis")
-	app, err := web.NewServer(logger, cfg, queue, monitor, reg)
+	app, err := web.NewServer(logger, cfg, queue, voters, limits, monitor, reg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	go monitor.Run(ctx, 2*time.Second)
+	go voters.Run(ctx, voterKeyCheck)
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()
@@ -65,7 +81,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		resultURL = cfg.ResultURL.Redacted()
 	}
 	logger.Info("vote server listening", "addr", ln.Addr().String(), "stream", cfg.Stream,
-		"default_poll", cfg.DefaultPoll().Question, "result_url", resultURL, "create_token", cfg.CreateToken != "")
+		"default_poll", cfg.DefaultPoll().Question, "result_url", resultURL, "create_token", cfg.CreateToken != "",
+		"voter_secret", cfg.VoterSecret != "", "rate_limit_new_voters", cfg.NewVoterLimit.String(),
+		"rate_limit_votes", cfg.VoteLimit.String(), "trusted_proxies", cfg.TrustedProxies.Len())
 
 	select {
 	case err := <-errc:

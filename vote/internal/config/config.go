@@ -12,6 +12,8 @@ import (
 	"livevote/shared/ballot"
 	shared "livevote/shared/config"
 	"livevote/shared/poll"
+	"livevote/vote/internal/clientaddr"
+	"livevote/vote/internal/ratelimit"
 )
 
 // Config is the vote server's settings.
@@ -29,8 +31,29 @@ type Config struct {
 	ResultURL *url.URL
 	// CreateToken, when set, is the Bearer token creating a poll needs.
 	CreateToken string
-	LogLevel    string
+	// VoterSecret, when set, is the key that signs voter ids; unset, the
+	// vote servers on one Redis share a key they keep there.
+	VoterSecret string
+	// NewVoterLimit and VoteLimit are the rate limits per client address.
+	NewVoterLimit, VoteLimit ratelimit.Limit
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies clientaddr.Trusted
+	LogLevel       string
 }
+
+// The default rate limits per client address. A room of 1,000 people
+// behind one address (one NAT) opens the page (a new voter each), votes
+// and may change the vote once: 1,000 new voters and 2,000 votes within a
+// minute, inside each limit's burst with half of it to spare. More from one
+// address waits (429 with Retry-After) at 25 new voters and 50 votes a
+// second.
+const (
+	DefaultNewVoterLimit = "1500/m"
+	DefaultVoteLimit     = "3000/m"
+)
+
+// MinVoterSecret is the shortest VOTER_SECRET taken, in bytes.
+const MinVoterSecret = ballot.MinVoterKeyLen
 
 // ResultPort is the result server's port when RESULT_URL is unset.
 const ResultPort = "8081"
@@ -74,8 +97,33 @@ func Load(getenv shared.Getenv) (Config, error) {
 		c.ResultURL.RawQuery, c.ResultURL.Fragment = "", ""
 	}
 	c.CreateToken = shared.String(getenv, "POLL_CREATE_TOKEN", "")
+	// The secret's value never goes into an error: only its length.
+	c.VoterSecret = shared.String(getenv, "VOTER_SECRET", "")
+	if c.VoterSecret != "" && len(c.VoterSecret) < MinVoterSecret {
+		return c, fmt.Errorf("%w: VOTER_SECRET is %d bytes long; it must be at least %d (or unset, for a key the vote servers keep in Redis)",
+			shared.ErrInvalid, len(c.VoterSecret), MinVoterSecret)
+	}
+	if c.NewVoterLimit, err = limit(getenv, "RATE_LIMIT_NEW_VOTERS", DefaultNewVoterLimit); err != nil {
+		return c, err
+	}
+	if c.VoteLimit, err = limit(getenv, "RATE_LIMIT_VOTES", DefaultVoteLimit); err != nil {
+		return c, err
+	}
+	proxies := shared.String(getenv, "TRUSTED_PROXIES", "")
+	if c.TrustedProxies, err = clientaddr.ParseTrusted(proxies); err != nil {
+		return c, fmt.Errorf("%w: TRUSTED_PROXIES=%q: %w", shared.ErrInvalid, proxies, err)
+	}
 	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
 	return c, nil
+}
+
+func limit(getenv shared.Getenv, key, def string) (ratelimit.Limit, error) {
+	v := shared.String(getenv, key, def)
+	l, err := ratelimit.Parse(v)
+	if err != nil {
+		return l, fmt.Errorf("%w: %s=%q: want N/s, N/m (N from 1 to 1000000) or off", shared.ErrInvalid, key, v)
+	}
+	return l, nil
 }
 
 // setTimeouts makes a dead Redis cost a voter a quick 503, not a long wait.

@@ -67,6 +67,13 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"RESULT_URL", "ftp://x"},
 		{"OPTION_A", strings.Repeat("C", 65)},
 		{"VOTE_STREAM", "a b"},
+		{"RATE_LIMIT_NEW_VOTERS", "100"},
+		{"RATE_LIMIT_NEW_VOTERS", "0/m"},
+		{"RATE_LIMIT_VOTES", "10/h"},
+		{"RATE_LIMIT_VOTES", "unlimited"},
+		{"TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"},
+		{"TRUSTED_PROXIES", "10.0.0.0/40"},
+		{"VOTER_SECRET", "short"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -75,5 +82,36 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 				t.Errorf("got error %v, want one naming %s", err, tt.key)
 			}
 		})
+	}
+}
+
+func TestLoadLimitsAndSecret(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NewVoterLimit.String() != DefaultNewVoterLimit || c.VoteLimit.String() != DefaultVoteLimit || c.TrustedProxies.Len() != 0 || c.VoterSecret != "" {
+		t.Errorf("got limits %s and %s, %d trusted proxies, secret set %v; want %s, %s, none, unset",
+			c.NewVoterLimit, c.VoteLimit, c.TrustedProxies.Len(), c.VoterSecret != "", DefaultNewVoterLimit, DefaultVoteLimit)
+	}
+	secret := strings.Repeat("k", 32)
+	c, err = Load(env(map[string]string{
+		"RATE_LIMIT_NEW_VOTERS": "off", "RATE_LIMIT_VOTES": "5/s",
+		"TRUSTED_PROXIES": "10.0.0.0/8, ::1", "VOTER_SECRET": secret,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.NewVoterLimit.Off() || c.VoteLimit.String() != "5/s" || c.TrustedProxies.Len() != 2 || c.VoterSecret != secret {
+		t.Errorf("got limits %s and %s, %d trusted proxies; want off, 5/s, 2 and the secret", c.NewVoterLimit, c.VoteLimit, c.TrustedProxies.Len())
+	}
+}
+
+// TestVoterSecretNotInError: a secret too short is refused without
+// showing it.
+func TestVoterSecretNotInError(t *testing.T) {
+	_, err := Load(env(map[string]string{"VOTER_SECRET": "hunter2-but-short"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "at least 32") {
+		t.Errorf("got %v, want an error saying at least 32 without the value", err)
 	}
 }

@@ -1,16 +1,20 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
 
 	"livevote/shared/ballot"
 	"livevote/shared/fiberops"
 	"livevote/shared/poll"
 	"livevote/shared/tally"
+	"livevote/vote/internal/ratelimit"
 	"livevote/vote/internal/votequeue"
 )
 
@@ -53,7 +57,7 @@ func pollParam(c *fiber.Ctx) string {
 // handlePage shows a poll's vote page, the voter's current choice marked.
 func handlePage(d *deps) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		voterID(c)
+		d.offerVoterID(c)
 		return d.votePage(c, pollParam(c), fiber.StatusOK, "", "")
 	}
 }
@@ -170,40 +174,70 @@ func handleFormVote(d *deps) fiber.Handler {
 			}
 			return err
 		}
-		status := d.cast(c, pollID, first(fields, "vote"))
-		switch status {
+		res := d.cast(c, pollID, first(fields, "vote"))
+		switch res.status {
 		case fiber.StatusAccepted:
 			return d.votePage(c, pollID, fiber.StatusOK, first(fields, "vote"), "")
 		case fiber.StatusNotFound:
 			return d.notFound(c, lg)
 		case fiber.StatusBadRequest:
-			return d.votePage(c, pollID, status, "", catalog.T(lg, "err.option"))
+			return d.votePage(c, pollID, res.status, "", catalog.T(lg, "err.option"))
 		case fiber.StatusConflict:
-			return d.votePage(c, pollID, status, "", catalog.T(lg, "err.closed"))
+			return d.votePage(c, pollID, res.status, "", catalog.T(lg, "err.closed"))
+		case fiber.StatusTooManyRequests:
+			return d.votePage(c, pollID, res.status, "", catalog.T(lg, "err.limited", res.limited.retryAfter))
 		}
-		return d.votePage(c, pollID, fiber.StatusServiceUnavailable, "", catalog.T(lg, "err.down"))
+		msg := "err.down"
+		if res.full {
+			msg = "err.full"
+		}
+		return d.votePage(c, pollID, fiber.StatusServiceUnavailable, "", catalog.T(lg, msg))
 	}
+}
+
+// castResult is what became of a vote: its status, and why when it was
+// refused over a rate limit (429) or because Redis is full (503).
+type castResult struct {
+	status  int
+	limited *limited
+	full    bool
 }
 
 // cast checks option against pollID and appends the vote of c's voter. It
 // answers 202 once Redis holds the vote, else 400 (no such option), 404
-// (no such poll), 409 (closed) or 503 (Redis did not answer), counting the
-// refusal in the metrics.
-func (d *deps) cast(c *fiber.Ctx, pollID, option string) int {
+// (no such poll), 409 (closed), 429 (over a rate limit, with Retry-After
+// set) or 503 (Redis did not answer, or is full), counting the refusal in
+// the metrics. A voter without an id this installation issued gets a new
+// one, within the new-voter limit.
+func (d *deps) cast(c *fiber.Ctx, pollID, option string) castResult {
 	ctx, cancel := redisContext(c)
 	defer cancel()
+	signer, err := d.voters.Signer(ctx)
+	if err != nil {
+		return d.refused(pollID, err)
+	}
+	if res, ok := d.overLimit(ctx, c, pollID, ratelimit.Votes); !ok {
+		return res
+	}
 	rec, err := d.definition(ctx, pollID)
 	if err != nil {
 		return d.refused(pollID, err)
 	}
 	if !rec.HasOption(option) {
 		d.metrics.rejected.WithLabelValues("invalid_option").Inc()
-		return fiber.StatusBadRequest
+		return castResult{status: fiber.StatusBadRequest}
 	}
 	// Fiber's strings point into the request's buffer, reused once the
 	// handler returns; the vote may outlive it in the queue (a timeout).
 	pollID, option = strings.Clone(pollID), strings.Clone(option)
-	voter := strings.Clone(voterID(c))
+	voter := strings.Clone(knownVoter(c, signer))
+	if voter == "" {
+		if res, ok := d.overLimit(ctx, c, pollID, ratelimit.NewVoters); !ok {
+			return res
+		}
+		voter = signer.Issue()
+		setCookie(c, voterCookie, voter, "/")
+	}
 	c.Locals(voterCookie, voter)
 	timer := d.metrics.appendTimer()
 	_, err = d.store.Append(ctx, pollID, voter, option)
@@ -216,22 +250,41 @@ func (d *deps) cast(c *fiber.Ctx, pollID, option string) int {
 	if name, path := choiceCookie(pollID); c.Cookies(name) != option {
 		setCookie(c, name, option, path)
 	}
-	return fiber.StatusAccepted
+	return castResult{status: fiber.StatusAccepted}
 }
 
-// refused maps a store error to its status and counts it.
-func (d *deps) refused(pollID string, err error) int {
+// overLimit counts one event of kind for c's address; ok is false when the
+// vote must stop there (429, or 503 when the limit could not be checked).
+func (d *deps) overLimit(ctx context.Context, c *fiber.Ctx, pollID string, kind ratelimit.Kind) (res castResult, ok bool) {
+	l, err := d.allow(ctx, c, kind)
+	switch {
+	case err != nil:
+		return d.refused(pollID, err), false
+	case l != nil:
+		d.metrics.rejected.WithLabelValues("rate_limited").Inc()
+		return castResult{status: fiber.StatusTooManyRequests, limited: l}, false
+	}
+	return castResult{}, true
+}
+
+// refused maps a store error to its result and counts it.
+func (d *deps) refused(pollID string, err error) castResult {
 	switch {
 	case errors.Is(err, votequeue.ErrNoPoll):
 		d.metrics.rejected.WithLabelValues("unknown_poll").Inc()
-		return fiber.StatusNotFound
+		return castResult{status: fiber.StatusNotFound}
 	case errors.Is(err, votequeue.ErrPollClosed):
 		d.metrics.rejected.WithLabelValues("closed").Inc()
-		return fiber.StatusConflict
+		return castResult{status: fiber.StatusConflict}
+	case redis.IsOOMError(err):
+		// maxmemory reached with noeviction: nothing was written.
+		d.metrics.rejected.WithLabelValues("full").Inc()
+		d.logger.Warn("vote not recorded: Redis is full", "poll", pollID, "error", err)
+		return castResult{status: fiber.StatusServiceUnavailable, full: true}
 	}
 	d.metrics.rejected.WithLabelValues("unavailable").Inc()
 	d.logger.Warn("vote not recorded", "poll", pollID, "error", err)
-	return fiber.StatusServiceUnavailable
+	return castResult{status: fiber.StatusServiceUnavailable}
 }
 
 // handleAPIVote records a vote sent as JSON {"vote":"<option id>"} in the
@@ -249,28 +302,43 @@ func handleAPIVote(d *deps) fiber.Handler {
 			d.metrics.rejected.WithLabelValues("malformed_json").Inc()
 			return apiError(c, fiber.StatusBadRequest, `malformed JSON: want {"vote":"<option id>"}`)
 		}
-		status := d.cast(c, pollID, req.Vote)
-		switch status {
+		res := d.cast(c, pollID, req.Vote)
+		switch res.status {
 		case fiber.StatusAccepted:
 		case fiber.StatusBadRequest:
-			return apiError(c, status, d.optionError(c, pollID))
+			return apiError(c, res.status, d.optionError(c, pollID))
 		case fiber.StatusNotFound:
-			return apiError(c, status, "no poll "+quoteID(pollID))
+			return apiError(c, res.status, "no poll "+quoteID(pollID))
 		case fiber.StatusConflict:
-			return apiError(c, status, "this poll is closed: the vote was not recorded")
+			return apiError(c, res.status, "this poll is closed: the vote was not recorded")
+		case fiber.StatusTooManyRequests:
+			return apiError(c, res.status, limitedMsg(res.limited))
 		default:
+			if res.full {
+				return apiError(c, fiber.StatusServiceUnavailable, "vote "+fullMsg)
+			}
 			return apiError(c, fiber.StatusServiceUnavailable, "vote "+unavailableMsg)
 		}
 		voter, _ := c.Locals(voterCookie).(string)
-		// Written by hand on this hot path: a voter id is URL-safe base64,
-		// a poll id and an option id are lowercase letters, digits and
-		// dashes, so nothing needs escaping.
+		// Written by hand on this hot path: a voter id is URL-safe base64
+		// and a dot, a poll id and an option id are lowercase letters,
+		// digits and dashes, so nothing needs escaping.
 		c.Status(fiber.StatusAccepted).Type("json")
 		if pollID == poll.DefaultID && c.Params("id") == "" {
 			return c.SendString(`{"voter_id":"` + voter + `","vote":"` + req.Vote + `"}`)
 		}
 		return c.SendString(`{"voter_id":"` + voter + `","poll":"` + pollID + `","vote":"` + req.Vote + `"}`)
 	}
+}
+
+// limitedMsg tells an API client which limit refused its vote and when to
+// try again.
+func limitedMsg(l *limited) string {
+	what := "votes"
+	if l.kind == ratelimit.NewVoters {
+		what = "new voters"
+	}
+	return fmt.Sprintf("vote not recorded: too many %s from this address (rate limit); retry after %d s", what, l.retryAfter)
 }
 
 // optionError names the options a vote may take in pollID.

@@ -14,6 +14,7 @@ type metrics struct {
 	appendSeconds prometheus.Histogram
 	polls         *prometheus.CounterVec
 	crossSite     prometheus.Counter
+	limited       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,15 +30,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vote_poll_commands_total", Help: "Polls created, closed and reopened."}, []string{"op"}),
 		crossSite: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vote_cross_site_refused_total", Help: "Posts refused (403) because a browser sent them from another site."}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vote_rate_limited_total", Help: "Events over a rate limit of their client address, by limit: votes refused (429), new voter ids refused or withheld from a page."}, []string{"limit"}),
 	}
-	reg.MustRegister(m.accepted, m.rejected, m.appendSeconds, m.polls, m.crossSite)
+	reg.MustRegister(m.accepted, m.rejected, m.appendSeconds, m.polls, m.crossSite, m.limited)
 	// Every series exists from the start, so rates and alerts see zeros.
 	// Option ids are bounded (a to l), so labelling by them stays small.
 	for i := 0; i < poll.MaxOptions; i++ {
 		m.accepted.WithLabelValues(poll.OptionID(i))
 	}
-	for _, r := range []string{"invalid_option", "malformed_json", "content_type", "unknown_poll", "closed", "unavailable"} {
+	for _, r := range []string{"invalid_option", "malformed_json", "content_type", "unknown_poll", "closed", "rate_limited", "full", "unavailable"} {
 		m.rejected.WithLabelValues(r)
+	}
+	for _, l := range []string{"new_voters", "votes"} {
+		m.limited.WithLabelValues(l)
 	}
 	for _, op := range []string{"create", "close", "reopen"} {
 		m.polls.WithLabelValues(op)

@@ -17,7 +17,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"livevote/shared/ballot"
 	"livevote/shared/fiberops"
 	"livevote/shared/health"
 	"livevote/shared/poll"
@@ -61,6 +60,8 @@ type deps struct {
 	logger      *slog.Logger
 	cfg         config.Config
 	store       Store
+	voters      Voters
+	limits      Limiter
 	monitor     *health.Monitor
 	pages       map[string]*template.Template
 	polls       *pollcache.Cache
@@ -91,8 +92,10 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// NewServer returns the vote server's Fiber app.
-func NewServer(logger *slog.Logger, cfg config.Config, store Store, monitor *health.Monitor, reg *prometheus.Registry) (*fiber.App, error) {
+// NewServer returns the vote server's Fiber app: votes go to store, voter
+// ids are signed with voters' key, and limits counts new voters and votes
+// per client address.
+func NewServer(logger *slog.Logger, cfg config.Config, store Store, voters Voters, limits Limiter, monitor *health.Monitor, reg *prometheus.Registry) (*fiber.App, error) {
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -105,6 +108,8 @@ func NewServer(logger *slog.Logger, cfg config.Config, store Store, monitor *hea
 		logger:      logger,
 		cfg:         cfg,
 		store:       store,
+		voters:      voters,
+		limits:      limits,
 		monitor:     monitor,
 		pages:       pages,
 		polls:       pollcache.New(cachedPolls),
@@ -166,19 +171,6 @@ type errorBody struct {
 func apiError(c *fiber.Ctx, code int, msg string) error {
 	return c.Status(code).JSON(errorBody{Error: msg})
 }
-
-// voterID returns the voter's id from the voter_id cookie, or a fresh one
-// that it sets as the cookie when there is none or it is malformed.
-func voterID(c *fiber.Ctx) string {
-	if id := c.Cookies(voterCookie); ballot.ValidVoterID(id) {
-		return id
-	}
-	id := ballot.NewVoterID()
-	setCookie(c, voterCookie, id, "/")
-	return id
-}
-
-const voterCookie = "voter_id"
 
 // choiceCookie is the cookie that remembers the voter's choice in pollID,
 // and its path: version 1's "vote" for the default poll, one per poll
@@ -274,3 +266,7 @@ func manageURL(base, pollID, token string) string {
 
 // unavailableMsg is what an API client is told when Redis does not answer.
 const unavailableMsg = "not recorded: the vote queue (Redis) is unavailable; please try again"
+
+// fullMsg is what an API client is told when Redis refuses writes because
+// it reached its memory limit (maxmemory with noeviction).
+const fullMsg = "not recorded: the vote queue (Redis) is full; please try again in a minute"

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"livevote/shared/ballot"
 	"livevote/shared/health"
 	"livevote/shared/poll"
 	"livevote/vote/internal/config"
@@ -30,11 +29,11 @@ func BenchmarkAPIPollVote(b *testing.B) {
 	if err := q.Create(context.Background(), poll.Record{Poll: p}); err != nil {
 		b.Fatal(err)
 	}
-	app, err := NewServer(logger, cfg, q, health.NewMonitor(logger, time.Second), prometheus.NewRegistry())
+	app, err := NewServer(logger, cfg, q, testVoters(b), &fakeLimits{}, health.NewMonitor(logger, time.Second), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
-	id := ballot.NewVoterID()
+	id := testSigner(b).Issue()
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest("POST", "/api/polls/"+p.ID+"/votes", strings.NewReader(`{"vote":"a"}`))

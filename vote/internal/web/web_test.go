@@ -19,7 +19,9 @@ import (
 	"livevote/shared/health"
 	"livevote/shared/poll"
 	"livevote/vote/internal/config"
+	"livevote/vote/internal/ratelimit"
 	"livevote/vote/internal/votequeue"
+	"livevote/vote/internal/voterkey"
 )
 
 type appended struct{ poll, voter, option string }
@@ -31,6 +33,9 @@ type fakeStore struct {
 	got   []appended
 	polls map[string]*votequeue.Copy
 	fail  error
+	// appendErr, when set, is Append's answer: Redis refusing the write
+	// while it still reads.
+	appendErr error
 }
 
 func (q *fakeStore) Append(_ context.Context, pollID, voter, option string) (string, error) {
@@ -38,6 +43,9 @@ func (q *fakeStore) Append(_ context.Context, pollID, voter, option string) (str
 	defer q.mu.Unlock()
 	if q.fail != nil {
 		return "", q.fail
+	}
+	if q.appendErr != nil {
+		return "", q.appendErr
 	}
 	if pollID != poll.DefaultID {
 		cp, ok := q.polls[pollID]
@@ -109,7 +117,74 @@ func (q *fakeStore) votes() []appended {
 	return append([]appended(nil), q.got...)
 }
 
+// testSecret is the voter id key of the handler tests' vote server.
+var testSecret = strings.Repeat("test voter key ", 3)
+
+// testSigner signs voter ids as the handler tests' vote server does.
+func testSigner(t testing.TB) *ballot.VoterSigner {
+	s, err := ballot.NewVoterSigner([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testVoters is the test vote server's key.
+func testVoters(t testing.TB) Voters {
+	k, err := voterkey.Fixed([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// fakeLimits stands in for the Redis rate limits (ratelimit's tests use
+// the real one): each kind allows max[kind] events per client address
+// (no limit when absent), then refuses with retry; err, when set, is
+// Redis not answering.
+type fakeLimits struct {
+	mu    sync.Mutex
+	max   map[ratelimit.Kind]int
+	retry time.Duration
+	err   error
+	seen  map[string]int
+	keys  []string
+}
+
+func (f *fakeLimits) Off(kind ratelimit.Kind) bool {
+	_, on := f.max[kind]
+	return !on && f.err == nil
+}
+
+func (f *fakeLimits) Allow(_ context.Context, kind ratelimit.Kind, key string) (ratelimit.Decision, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys = append(f.keys, kind.String()+" "+key)
+	if f.err != nil {
+		return ratelimit.Decision{}, f.err
+	}
+	max, on := f.max[kind]
+	if !on {
+		return ratelimit.Decision{Allowed: true}, nil
+	}
+	if f.seen == nil {
+		f.seen = map[string]int{}
+	}
+	k := kind.String() + " " + key
+	if f.seen[k] >= max {
+		return ratelimit.Decision{RetryAfter: f.retry}, nil
+	}
+	f.seen[k]++
+	return ratelimit.Decision{Allowed: true}, nil
+}
+
 func newTestApp(t *testing.T, q *fakeStore, env ...string) *fiberApp {
+	t.Helper()
+	return newLimitedApp(t, q, &fakeLimits{}, env...)
+}
+
+// newLimitedApp is newTestApp with the rate limits of lim.
+func newLimitedApp(t *testing.T, q *fakeStore, lim Limiter, env ...string) *fiberApp {
 	t.Helper()
 	vars := map[string]string{"OPTION_A": "Tea", "OPTION_B": "Coffee"}
 	for i := 0; i+1 < len(env); i += 2 {
@@ -121,11 +196,11 @@ func newTestApp(t *testing.T, q *fakeStore, env ...string) *fiberApp {
 	}
 	logger := slog.New(slog.DiscardHandler)
 	mon := health.NewMonitor(logger, time.Second, health.Check{Name: "redis", Probe: q.Ping})
-	app, err := NewServer(logger, cfg, q, mon, prometheus.NewRegistry())
+	app, err := NewServer(logger, cfg, q, testVoters(t), lim, mon, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fiberApp{t: t, app: app}
+	return &fiberApp{t: t, app: app, limits: lim}
 }
 
 type fiberApp struct {
@@ -133,6 +208,7 @@ type fiberApp struct {
 	app interface {
 		Test(req *http.Request, msTimeout ...int) (*http.Response, error)
 	}
+	limits Limiter
 }
 
 func newRequest(method, path, contentType, body string) *http.Request {
@@ -198,7 +274,7 @@ func TestPageSetsVoterCookieAndShowsOptions(t *testing.T) {
 
 func TestPageMarksReturningVotersChoice(t *testing.T) {
 	a := newTestApp(t, &fakeStore{})
-	id := ballot.NewVoterID()
+	id := testSigner(t).Issue()
 	resp, body := a.do("GET", "/", "", "", &http.Cookie{Name: "voter_id", Value: id}, &http.Cookie{Name: "vote", Value: "b"})
 	if c := cookie(resp, "voter_id"); c != nil {
 		t.Errorf("a valid voter_id was replaced by %q", c.Value)
@@ -355,11 +431,11 @@ func BenchmarkAPIVote(b *testing.B) {
 	cfg, _ := config.Load(func(string) string { return "" })
 	logger := slog.New(slog.DiscardHandler)
 	q := &discardQueue{}
-	app, err := NewServer(logger, cfg, q, health.NewMonitor(logger, time.Second), prometheus.NewRegistry())
+	app, err := NewServer(logger, cfg, q, testVoters(b), &fakeLimits{}, health.NewMonitor(logger, time.Second), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
-	id := ballot.NewVoterID()
+	id := testSigner(b).Issue()
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest("POST", "/api/vote", strings.NewReader(`{"vote":"a"}`))

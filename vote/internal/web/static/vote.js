@@ -45,32 +45,57 @@
     for (var i = 0; i < list.length; i++) { list[i].disabled = isClosed; }
   }
 
+  // retryAfter is a 429's Retry-After in whole seconds, at least 1.
+  function retryAfter(res) {
+    var s = parseInt(res.headers.get("Retry-After"), 10);
+    return s >= 1 ? s : 1;
+  }
+
+  // send posts the vote; over the rate limit (429) it says so and sends it
+  // once more after Retry-After, then gives up with the page's message.
+  function send(option, retried) {
+    // The default poll's route is version 1's /api/vote.
+    var api = form.getAttribute("data-api") || "/api/vote";
+    fetch(api, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ vote: option })
+    }).then(function (res) {
+      if (res.status === 409) {
+        showClosed(true);
+        error.textContent = form.getAttribute("data-closed");
+        return;
+      }
+      if (res.status === 429) {
+        var wait = retryAfter(res);
+        if (retried) {
+          error.textContent = form.getAttribute("data-limited").replace("%d", wait);
+          return;
+        }
+        error.textContent = form.getAttribute("data-retrying").replace("%d", wait);
+        setTimeout(function () {
+          error.textContent = "";
+          send(option, true);
+        }, wait * 1000);
+        return;
+      }
+      return res.json().then(function (body) {
+        if (res.status !== 202) { throw new Error(body.error || ("status " + res.status)); }
+        mark(body.vote);
+      });
+    }).catch(function (e) {
+      error.textContent = form.getAttribute("data-error") + " " + e.message;
+    });
+  }
+
   if (form) {
     form.addEventListener("submit", function (ev) {
       var button = ev.submitter;
       if (!button || !window.fetch) { return; } // let the form post
       ev.preventDefault();
       error.textContent = "";
-      // The default poll's route is version 1's /api/vote.
-      var api = form.getAttribute("data-api") || "/api/vote";
-      fetch(api, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        credentials: "same-origin",
-        body: JSON.stringify({ vote: button.value })
-      }).then(function (res) {
-        if (res.status === 409) {
-          showClosed(true);
-          error.textContent = form.getAttribute("data-closed");
-          return;
-        }
-        return res.json().then(function (body) {
-          if (res.status !== 202) { throw new Error(body.error || ("status " + res.status)); }
-          mark(body.vote);
-        });
-      }).catch(function (e) {
-        error.textContent = form.getAttribute("data-error") + " " + e.message;
-      });
+      send(button.value, false);
     });
   }
 
