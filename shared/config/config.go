@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,23 @@ type Getenv func(key string) string
 var ErrInvalid = errors.New("config: invalid setting")
 
 func invalid(key, value, why string) error {
-	return fmt.Errorf("%w: %s=%q: %s", ErrInvalid, key, value, why)
+	return fmt.Errorf("%w: %s=%q: %s", ErrInvalid, key, redactParams(value), why)
+}
+
+// passwordParam matches a password given as a parameter rather than in the
+// userinfo: libpq's password= and sslpassword=, in a URL's query or in a
+// keyword/value connection string. The value runs to the next & or space
+// (all the rest when the spaces are escaped: masking too much is fine).
+var passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+
+func redactParams(s string) string {
+	return passwordParam.ReplaceAllString(s, "${1}xxxxx")
+}
+
+// Redacted is u as errors and logs may show it: url.URL.Redacted, which
+// masks the userinfo's password, with password parameters masked too.
+func Redacted(u *url.URL) string {
+	return redactParams(u.Redacted())
 }
 
 // String returns the variable's value with surrounding space removed, or def
@@ -59,7 +76,7 @@ func URL(getenv Getenv, key, def string, schemes ...string) (*url.URL, error) {
 		return nil, invalid(key, redactUserinfo(v), "not a URL")
 	}
 	// Errors show the value with any password masked.
-	shown := u.Redacted()
+	shown := Redacted(u)
 	ok := false
 	for _, s := range schemes {
 		ok = ok || u.Scheme == s

@@ -57,6 +57,9 @@ func TestURL(t *testing.T) {
 		{"bad port with password", "nats://u:s3cret@127.0.0.1:99999", false},
 		{"wrong scheme with password", "http://u:s3cret@127.0.0.1:4222", false},
 		{"garbage with password", "nats://u:s3cret@[::1:4222%zz", false},
+		{"garbage with a password parameter", "nats://u@127.0.0.1:notaport?password=s3cret", false},
+		{"wrong scheme with a password parameter", "http://u@127.0.0.1:4222?sslmode=x&password=s3cret", false},
+		{"keyword/value string with a password", "host=127.0.0.1 user=u password=s3cret", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,7 +61,7 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
 		// pgx's message may quote the URL: name the variable and the
 		// redacted URL only.
-		return c, fmt.Errorf("%w: DATABASE_URL=%q: not a PostgreSQL connection string", shared.ErrInvalid, dbURL.Redacted())
+		return c, fmt.Errorf("%w: DATABASE_URL=%q: not a PostgreSQL connection string", shared.ErrInvalid, shared.Redacted(dbURL))
 	}
 	if c.NATSURL, err = natsURLs(getenv); err != nil {
 		return c, err

@@ -18,6 +18,7 @@ func TestLoad(t *testing.T) {
 		{"bad database url", "DATABASE_URL", "postgres://127.0.0.1:5432/x?sslmode=sometimes", false},
 		{"bad database url with password", "DATABASE_URL", "postgres://u:s3cret@127.0.0.1:5432/x?sslmode=sometimes", false},
 		{"database port with password", "DATABASE_URL", "postgres://u:s3cret@127.0.0.1:99999/x", false},
+		{"bad database url with a password parameter", "DATABASE_URL", "postgres://u@127.0.0.1:5432/x?password=s3cret&sslmode=sometimes", false},
 		{"bad nats url", "NATS_URL", "127.0.0.1:4222", false},
 		{"bad second nats url", "NATS_URL", "nats://127.0.0.1:4222,nats://u:s3cret@h:0", false},
 		{"bad vote url", "VOTE_URL", "ftp://vote.example.org", false},

@@ -61,7 +61,7 @@ func Load(getenv shared.Getenv) (Config, error) {
 		return c, err
 	}
 	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
-		return c, fmt.Errorf("DATABASE_URL: %s: %w", dbURL.Redacted(), err)
+		return c, fmt.Errorf("DATABASE_URL: %s: %w", shared.Redacted(dbURL), err)
 	}
 	if c.NATSURL, err = natsURLs(getenv); err != nil {
 		return c, err

@@ -92,6 +92,7 @@ func TestLoadErrorsHidePasswords(t *testing.T) {
 		{"DATABASE_URL", "postgres://u:secret@127.0.0.1:5432/x?sslmode=bogus"},
 		{"NATS_URL", "nats://u:secret@127.0.0.1:99999"},
 		{"REDIS_URL", "redis://:secret@[::1"},
+		{"DATABASE_URL", "postgres://u@127.0.0.1:5432/x?password=secret&sslmode=bogus"},
 	} {
 		_, err := Load(func(k string) string {
 			if k == tt.key {
