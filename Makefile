@@ -6,6 +6,8 @@ SERVICES := vote worker result
 PKGS     := ./shared/... ./vote/... ./worker/... ./result/... ./e2e/...
 GO       ?= go
 STATICCHECK_VERSION := v0.8.2
+# How long `make fuzz` runs each fuzz test.
+FUZZTIME ?= 20s
 
 .DEFAULT_GOAL := help
 
@@ -25,6 +27,10 @@ run: build ## run the whole system here, dependencies included; Ctrl-C stops it
 .PHONY: test
 test: ## every test (race detector on) against real Redis, PostgreSQL and NATS
 	@scripts/test.sh
+
+.PHONY: fuzz
+fuzz: ## every Go fuzz test for FUZZTIME each (default 20s), one at a time; make test runs their seeds
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 .PHONY: screenshots
 screenshots: ## the browser tests only, saving every page's picture in docs/screenshots/
