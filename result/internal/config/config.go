@@ -38,7 +38,12 @@ type Config struct {
 	// host cannot take every socket the server can hold.
 	WSMaxClients           int
 	WSMaxClientsPerAddress int
-	LogLevel               string
+	// PathPrefix is the path under which the pages, API and WebSocket are
+	// served ("" or "/results", never a trailing slash), for a reverse
+	// proxy that sends one origin's /results/… here unchanged. Health and
+	// metrics stay at the root.
+	PathPrefix string
+	LogLevel   string
 }
 
 // Default caps on WebSocket clients. Per address the cap is generous: a
@@ -99,8 +104,32 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if c.WSMaxClientsPerAddress, err = shared.Int(getenv, "WS_MAX_CLIENTS_PER_ADDRESS", DefaultWSMaxClientsPerAddress, 1, 1_000_000); err != nil {
 		return c, err
 	}
+	if c.PathPrefix, err = pathPrefix(getenv, "RESULT_PATH_PREFIX"); err != nil {
+		return c, err
+	}
 	c.LogLevel = shared.String(getenv, "LOG_LEVEL", "info")
 	return c, nil
+}
+
+// pathPrefix reads a URL path prefix: "" when unset, blank or "/", else a
+// path of letters, digits and - . _ ~ segments that starts with "/" and
+// loses any trailing "/".
+func pathPrefix(getenv shared.Getenv, key string) (string, error) {
+	raw := strings.TrimRight(shared.String(getenv, key, ""), "/")
+	if raw == "" {
+		return "", nil
+	}
+	ok := raw[0] == '/' && len(raw) <= 100
+	for _, seg := range strings.Split(raw[1:], "/") {
+		ok = ok && seg != "" && seg != "." && seg != ".."
+		for _, r := range seg {
+			ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: %s=%.100q: want a path such as /results (letters, digits, - . _ ~ between slashes)", shared.ErrInvalid, key, raw)
+	}
+	return raw, nil
 }
 
 // origins reads a comma-separated list of origins (scheme://host[:port]);

@@ -38,6 +38,13 @@ func TestLoad(t *testing.T) {
 		{"ws max clients not a number", "WS_MAX_CLIENTS", "lots", false},
 		{"ws max per address", "WS_MAX_CLIENTS_PER_ADDRESS", "3", true},
 		{"ws max per address negative", "WS_MAX_CLIENTS_PER_ADDRESS", "-1", false},
+		{"path prefix", "RESULT_PATH_PREFIX", "/results", true},
+		{"path prefix two segments", "RESULT_PATH_PREFIX", "/live/results-2/", true},
+		{"path prefix root", "RESULT_PATH_PREFIX", "/", true},
+		{"path prefix without slash", "RESULT_PATH_PREFIX", "results", false},
+		{"path prefix dot dot", "RESULT_PATH_PREFIX", "/a/../b", false},
+		{"path prefix empty segment", "RESULT_PATH_PREFIX", "/a//b", false},
+		{"path prefix query", "RESULT_PATH_PREFIX", "/r?x=1", false},
 		{"ws max per address too many", "WS_MAX_CLIENTS_PER_ADDRESS", "2000000", false},
 	}
 	for _, tt := range tests {

@@ -77,6 +77,8 @@ type langLink struct {
 type siteChrome struct {
 	Lang  string
 	Langs []langLink
+	// Base is the path prefix of this server's own links (RESULT_PATH_PREFIX).
+	Base string
 	// HomeURL and NewURL are the vote server's home and new-poll pages.
 	HomeURL, NewURL string
 }
@@ -93,7 +95,7 @@ func newChrome(c *fiber.Ctx, cfg config.Config) siteChrome {
 	home.Path = base + "/"
 	newPoll := *home
 	newPoll.Path = base + "/new"
-	sc := siteChrome{Lang: lang, HomeURL: home.String(), NewURL: newPoll.String()}
+	sc := siteChrome{Lang: lang, Base: cfg.PathPrefix, HomeURL: home.String(), NewURL: newPoll.String()}
 	for _, l := range i18n.Languages {
 		sc.Langs = append(sc.Langs, langLink{Code: l, Name: langNames[l], URL: c.Path() + "?lang=" + l, Current: l == lang})
 	}
@@ -150,7 +152,7 @@ func newPage(c *fiber.Ctx, cfg config.Config, p poll.Poll, t tally.Tally) page {
 		byID[o] = pct[i]
 	}
 	vote := voteURL(c, cfg, p.ID)
-	base := "/p/" + url.PathEscape(p.ID)
+	base := cfg.PathPrefix + "/p/" + url.PathEscape(p.ID)
 	pg := page{
 		siteChrome: sc, Poll: p, Total: totalText(lang, t.Total), Version: t.Version, State: t.State,
 		WordsNone:  catalog.T(lang, "total.none"),
@@ -162,7 +164,7 @@ func newPage(c *fiber.Ctx, cfg config.Config, p poll.Poll, t tally.Tally) page {
 		SizeClass:  sizeClass(len(p.Options), p.Question),
 		ResultsURL: base,
 		PresentURL: base + "/present",
-		CSVURL:     "/api/polls/" + url.PathEscape(p.ID) + "/results.csv",
+		CSVURL:     cfg.PathPrefix + "/api/polls/" + url.PathEscape(p.ID) + "/results.csv",
 		QRURL:      base + "/qr.png",
 	}
 	if pg.State == "" {

@@ -544,3 +544,43 @@ func TestSizeClass(t *testing.T) {
 		}
 	}
 }
+
+// TestPathPrefix: with RESULT_PATH_PREFIX every page, asset, API route and
+// the WebSocket move under the prefix and the pages link there, while
+// health and metrics stay at the root for probes and scrapers.
+func TestPathPrefix(t *testing.T) {
+	s := newServer(t, map[string]string{"RESULT_PATH_PREFIX": "/results/", "VOTE_URL": "https://vote.example"})
+	s.db.add("q1", "Which?", []string{"Red", "Blue"}, []int64{2, 1}, 4, "")
+	for _, tt := range []struct {
+		path string
+		code int
+		want []string
+	}{
+		{"/results/", 200, []string{`href="/results/static/style.css"`, `src="/results/static/result.js"`, `data-base="/results"`}},
+		{"/results/p/q1", 200, []string{`href="/results/p/q1/present"`, `href="/results/api/polls/q1/results.csv"`, `src="/results/static/tally.js"`}},
+		{"/results/p/q1/present", 200, []string{`src="/results/p/q1/qr.png"`}},
+		{"/results/p/nope", 404, []string{`href="/results/"`}},
+		{"/results/api/polls/q1/tally", 200, []string{`"total":3`}},
+		{"/results/api/polls/q1/results.csv", 200, []string{"option,label,votes,percent"}},
+		{"/results/static/result.js", 200, []string{"data-base"}},
+		{"/results/ws", 426, nil},
+		{"/healthz", 200, []string{"ok"}},
+		{"/readyz", 200, []string{"ready"}},
+		{"/metrics", 200, []string{"result_polls_held"}},
+		{"/p/q1", 404, nil},
+		{"/api/tally", 404, nil},
+		{"/static/style.css", 404, nil},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			r := s.get(t, tt.path)
+			if r.code != tt.code {
+				t.Fatalf("GET %s: got %d, want %d", tt.path, r.code, tt.code)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.body, w) {
+					t.Errorf("GET %s: body lacks %s", tt.path, w)
+				}
+			}
+		})
+	}
+}

@@ -40,6 +40,7 @@
     reconnecting: root.getAttribute("data-words-reconnecting") || "Reconnecting…"
   };
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+    (root.getAttribute("data-base") || "") +
     "/ws?poll=" + encodeURIComponent(root.getAttribute("data-poll") || "default");
   LiveTally.connect(url, function (t) {
     LiveTally.render(root, t);
