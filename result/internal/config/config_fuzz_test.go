@@ -124,8 +124,8 @@ func FuzzLoad(f *testing.F) {
 // secret is the password FuzzLoadRedaction puts in the URLs.
 const secret = "Zq8pw5Secret"
 
-// FuzzLoadRedaction puts a password in the user information of
-// DATABASE_URL, NATS_URL, VOTE_URL, WS_ORIGINS or PRESENT_FRAME_ANCESTORS,
+// FuzzLoadRedaction puts a password in the user information, or in a
+// password parameter, of DATABASE_URL, NATS_URL, VOTE_URL, WS_ORIGINS or PRESENT_FRAME_ANCESTORS,
 // the rest of the URL fuzzed, and checks that Load's error never shows it,
 // whatever pgx's parser says.
 func FuzzLoadRedaction(f *testing.F) {
@@ -139,6 +139,9 @@ func FuzzLoadRedaction(f *testing.F) {
 	f.Add(byte(3), "https", "u", "vote.example.com")
 	f.Add(byte(3), "https", "u", "vote.example.com/path,https://other")
 	f.Add(byte(4), "https", "u", "slides.example.com:99999")
+	f.Add(byte(0x80), "postgres", "result", "127.0.0.1:5432/postgres?sslmode=bogus")
+	f.Add(byte(0x80), "postgres", "", "h:5432/db?connect_timeout=x")
+	f.Add(byte(0x82), "https", "", "vote.example.com:0")
 	f.Fuzz(func(t *testing.T, which byte, scheme, user, rest string) {
 		if strings.Contains(scheme+user+rest, secret[:3]) {
 			t.Skip("the fuzzer wrote the password's start itself")
@@ -149,8 +152,8 @@ func FuzzLoadRedaction(f *testing.F) {
 			t.Skip("the password is not in the user information")
 		}
 		keys := []string{"DATABASE_URL", "NATS_URL", "VOTE_URL", "WS_ORIGINS", "PRESENT_FRAME_ANCESTORS"}
-		key := keys[int(which)%len(keys)]
-		value := scheme + "://" + user + ":" + secret + "@" + rest
+		key := keys[int(which&0x7f)%len(keys)]
+		value := passwordURL(which, scheme, user, rest)
 		_, err := Load(func(k string) string {
 			if k == key {
 				return value
@@ -161,6 +164,22 @@ func FuzzLoadRedaction(f *testing.F) {
 			t.Fatalf("%s=%q: error %q shows the password", key, value, err)
 		}
 	})
+}
+
+// passwordURL is a URL with the password in its user information, or,
+// when which's high bit is set, in a password parameter (libpq's form).
+func passwordURL(which byte, scheme, user, rest string) string {
+	if which&0x80 == 0 {
+		return scheme + "://" + user + ":" + secret + "@" + rest
+	}
+	if user != "" {
+		user += "@"
+	}
+	sep := "?"
+	if strings.Contains(rest, "?") {
+		sep = "&"
+	}
+	return scheme + "://" + user + rest + sep + "password=" + secret
 }
 
 // notSchemeChar reports whether r cannot be in a URL scheme.

@@ -114,9 +114,10 @@ func FuzzLoad(f *testing.F) {
 // secret is the password FuzzLoadRedaction puts in the URLs.
 const secret = "Zq8pw5Secret"
 
-// FuzzLoadRedaction puts a password in the user information of REDIS_URL,
-// DATABASE_URL or NATS_URL, the rest of the URL fuzzed, and checks that
-// Load's error never shows it, whatever the driver's parser says.
+// FuzzLoadRedaction puts a password in the user information, or in a
+// password parameter, of REDIS_URL, DATABASE_URL or NATS_URL, the rest of
+// the URL fuzzed, and checks that Load's error never shows it, whatever the
+// driver's parser says.
 func FuzzLoadRedaction(f *testing.F) {
 	f.Add(byte(0), "redis", "u", "127.0.0.1:6379/notadb")
 	f.Add(byte(0), "redis", "", "127.0.0.1:6379/0?dial_timeout=soon")
@@ -130,6 +131,9 @@ func FuzzLoadRedaction(f *testing.F) {
 	f.Add(byte(2), "nats", "worker", "127.0.0.1:99999")
 	f.Add(byte(2), "nats", "worker", "a:4222,nats://b:4222,nats//c")
 	f.Add(byte(2), "http", "worker", "127.0.0.1:4222")
+	f.Add(byte(0x81), "postgres", "worker", "127.0.0.1:5432/postgres?sslmode=bogus")
+	f.Add(byte(0x81), "postgres", "worker", "127.0.0.1:5432/postgres")
+	f.Add(byte(0x81), "postgres", "", "h:5432/db?connect_timeout=x")
 	f.Fuzz(func(t *testing.T, which byte, scheme, user, rest string) {
 		if strings.Contains(scheme+user+rest, secret[:3]) {
 			t.Skip("the fuzzer wrote the password's start itself")
@@ -139,8 +143,8 @@ func FuzzLoadRedaction(f *testing.F) {
 			// URL of that shape; this one tries what the drivers say.
 			t.Skip("the password is not in the user information")
 		}
-		key := []string{"REDIS_URL", "DATABASE_URL", "NATS_URL"}[int(which)%3]
-		value := scheme + "://" + user + ":" + secret + "@" + rest
+		key := []string{"REDIS_URL", "DATABASE_URL", "NATS_URL"}[int(which&0x7f)%3]
+		value := passwordURL(which, scheme, user, rest)
 		_, err := Load(func(k string) string {
 			if k == key {
 				return value
@@ -151,6 +155,22 @@ func FuzzLoadRedaction(f *testing.F) {
 			t.Fatalf("%s=%q: error %q shows the password", key, value, err)
 		}
 	})
+}
+
+// passwordURL is a URL with the password in its user information, or,
+// when which's high bit is set, in a password parameter (libpq's form).
+func passwordURL(which byte, scheme, user, rest string) string {
+	if which&0x80 == 0 {
+		return scheme + "://" + user + ":" + secret + "@" + rest
+	}
+	if user != "" {
+		user += "@"
+	}
+	sep := "?"
+	if strings.Contains(rest, "?") {
+		sep = "&"
+	}
+	return scheme + "://" + user + rest + sep + "password=" + secret
 }
 
 // notSchemeChar reports whether r cannot be in a URL scheme.
