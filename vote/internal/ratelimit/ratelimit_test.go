@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,4 +190,23 @@ func TestLimiterOff(t *testing.T) {
 	if _, err := lim.Allow(context.Background(), NewVoters, "203.0.113.9"); err == nil {
 		t.Error("a limit that is on answered without Redis")
 	}
+}
+
+// BenchmarkAllow is one limit check on the real Redis, from many
+// goroutines (a vote server under load), each event from its own address.
+func BenchmarkAllow(b *testing.B) {
+	rdb, stream := testClient(b)
+	lim := New(rdb, stream, Limit{N: 1500, Per: time.Minute}, Limit{N: 3000, Per: time.Minute})
+	var n atomic.Uint32
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			if _, err := lim.Allow(context.Background(), Votes, "10."+strconv.Itoa(int(i>>16))+"."+strconv.Itoa(int(i>>8&255))+"."+strconv.Itoa(int(i&255))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
