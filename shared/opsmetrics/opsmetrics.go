@@ -1,6 +1,6 @@
 // Package opsmetrics builds each service's Prometheus registry with the
-// series every service reports: Go runtime, process, and one up/down gauge
-// per dependency.
+// series every service reports: Go runtime, process, the build, and one
+// up/down gauge per dependency.
 package opsmetrics
 
 import (
@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"livevote/shared/buildinfo"
 )
 
 // Handler serves reg in the Prometheus text format at /metrics.
@@ -20,11 +22,13 @@ func Handler(reg *prometheus.Registry) http.Handler {
 // (health.Monitor.Up).
 type UpFunc func(dependency string) bool
 
-// NewRegistry returns a registry with the Go and process collectors and a
-// gauge <service>_dependency_up{dependency} for each dependency.
+// NewRegistry returns a registry with the Go and process collectors,
+// build_info{version,revision,goversion} (buildinfo.Collector) and a gauge
+// <service>_dependency_up{dependency} for each dependency.
 func NewRegistry(service string, up UpFunc, dependencies ...string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Collector())
 	for _, dep := range dependencies {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        service + "_dependency_up",
