@@ -3,15 +3,19 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -28,6 +32,8 @@ type backup struct {
 	name    string
 	save    func(t *testing.T)
 	restore func(t *testing.T)
+	// browser also follows the restore on a results page in Chromium.
+	browser bool
 }
 
 // TestRestoreFromPgDumpCustom restores the test's schema from an older
@@ -47,6 +53,7 @@ func TestRestoreFromPgDumpCustom(t *testing.T) {
 		restore: func(t *testing.T) {
 			command(t, "pg_restore", "--clean", "--if-exists", "--dbname="+base, file)
 		},
+		browser: true,
 	})
 }
 
@@ -130,6 +137,15 @@ func runRestoreScenario(t *testing.T, e *env, b backup) {
 	defSocket, otherSocket := dialSocket(t, result), dialPollSocket(t, result, other.ID)
 	waitSocket(t, defSocket, "the default poll's socket before the restore", func(tl tally.Tally) bool { return tl.Version == defLater.Version })
 	waitSocket(t, otherSocket, other.ID+"'s socket before the restore", func(tl tally.Tally) bool { return tl.Version == otherLater.Version })
+	var page context.Context
+	if b.browser {
+		// The results page, live in Chromium: the tally JavaScript of the
+		// page decides what it takes.
+		page = newBrowser(t).tab(tabOptions{}, 2*time.Minute)
+		navigate(t, page, result.url("/p/"+other.ID))
+		waitPage(t, page, time.Now().Add(restoreWithin), "the results page live before the restore", otherLater.Version, otherLater.Counts)
+		markNotReloaded(t, page)
+	}
 
 	b.restore(t)
 	restored := time.Now()
@@ -154,6 +170,9 @@ func runRestoreScenario(t *testing.T, e *env, b backup) {
 		got, ok := votePageCounts(t, vote, other.ID)
 		return ok && fmt.Sprint(got) == fmt.Sprint(backedUpOther)
 	})
+	if page != nil {
+		waitPage(t, page, deadline, "the open results page to show the backup's tally", otherBackup.Version, backedUpOther)
+	}
 	t.Logf("%s: every view showed the database's tallies %v after the restore", b.name, time.Since(restored).Round(time.Millisecond))
 	if v1 := apiTally(t, result); !isBackup(backedUpDefault, defBackup.Version)(v1) {
 		t.Errorf("version 1's /api/tally after the restore: got %+v, want the backup's", v1)
@@ -178,6 +197,10 @@ func runRestoreScenario(t *testing.T, e *env, b backup) {
 		return sameCounts(tl, afterOther) && tl.Version == o.Version
 	})
 	waitVotePage(t, vote, other.ID, afterOther, "a vote after the restore")
+	if page != nil {
+		waitPage(t, page, time.Now().Add(restoreWithin), "the open results page to show the vote after the restore", o.Version, afterOther)
+		checkNotReloaded(t, page, "results page")
+	}
 	if got := groupByNow(t, e.dbURL); fmt.Sprint(got) != fmt.Sprint(afterDefault) {
 		t.Errorf("version 1's query on the restored database: got %v, want %v", got, afterDefault)
 	}
@@ -254,6 +277,33 @@ func waitSocket(t *testing.T, s *socket, what string, ok func(tally.Tally) bool)
 func waitUntil(t *testing.T, deadline time.Time, what string, cond func() bool) {
 	t.Helper()
 	waitFor(t, max(time.Until(deadline), 0), what+" within "+restoreWithin.String()+" of the restore", cond)
+}
+
+// waitPage waits until the results page open in ctx renders version
+// with counts (LiveTally.render marks the version on #results).
+func waitPage(t *testing.T, ctx context.Context, deadline time.Time, what string, version int64, counts map[string]int64) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => {
+  const root = document.getElementById("results");
+  if (!root || root.getAttribute("data-version") !== %q) return "";
+  return [...root.querySelectorAll("[data-count]")].map(el => el.getAttribute("data-count") + "=" + el.textContent.trim()).sort().join(" ");
+})()`, strconv.FormatInt(version, 10))
+	want := make([]string, 0, len(counts))
+	for _, o := range slices.Sorted(maps.Keys(counts)) {
+		want = append(want, fmt.Sprintf("%s=%d", o, counts[o]))
+	}
+	var got string
+	for {
+		var err error
+		got, err = chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err == nil && got == strings.Join(want, " ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the page shows %q (err %v), want version %d with %s", what, got, err, version, strings.Join(want, " "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitVotePage waits until the vote page of poll id renders want.
