@@ -1,0 +1,193 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fuzzEnv is an environment written as KEY=VALUE entries separated by NUL,
+// the one byte no environment variable holds.
+type fuzzEnv struct {
+	vars  map[string]string
+	asked map[string]bool
+}
+
+func parseEnv(s string) *fuzzEnv {
+	e := &fuzzEnv{vars: map[string]string{}, asked: map[string]bool{}}
+	for _, kv := range strings.Split(s, "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			e.vars[k] = v
+		}
+	}
+	return e
+}
+
+func (e *fuzzEnv) getenv(k string) string { e.asked[k] = true; return e.vars[k] }
+
+// named reports whether msg names a variable Load read and found set.
+func (e *fuzzEnv) named(msg string) bool {
+	for k := range e.asked {
+		if strings.TrimSpace(e.vars[k]) != "" && strings.Contains(msg, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func envOf(kv ...string) string { return strings.Join(kv, "\x00") }
+
+// FuzzLoad feeds environments to Load: it never panics; an error is one
+// line naming a variable that was set and showing neither VOTER_SECRET nor
+// POLL_CREATE_TOKEN; an accepted config is valid.
+func FuzzLoad(f *testing.F) {
+	secret := strings.Repeat("k", MinVoterSecret)
+	for _, s := range []string{
+		"",
+		envOf("REDIS_URL=redis://:pw@127.0.0.1:6379/0", "VOTE_ADDR=:8080", "VOTE_STREAM=votes", "OPTION_A=Tea", "OPTION_B=Coffee",
+			"RESULT_URL=https://results.example.com/x/?q=1#f", "POLL_CREATE_TOKEN=let-me-create", "VOTER_SECRET="+secret,
+			"RATE_LIMIT_NEW_VOTERS=1500/m", "RATE_LIMIT_VOTES=off", "TRUSTED_PROXIES=10.0.0.0/8, ::1", "LOG_LEVEL=debug"),
+		envOf("REDIS_URL=redis://h1:1?addr=h2:2&addr=h3:3"), envOf("REDIS_URL=redis://h1:1?addr=h2:2&bogus=1"),
+		envOf("REDIS_URL=redis://127.0.0.1:6379/notadb"), envOf("REDIS_URL=http://127.0.0.1:6379"),
+		envOf("VOTE_ADDR=8080"), envOf("VOTE_ADDR=:65536"), envOf("VOTE_STREAM=my votes"),
+		envOf("OPTION_A=" + strings.Repeat("ñ", 65)), envOf("RESULT_URL=ftp://x"), envOf("RESULT_URL=http://h:0"),
+		envOf("VOTER_SECRET=short-secret-value"), envOf("VOTER_SECRET=" + secret[:MinVoterSecret-1]),
+		envOf("VOTER_SECRET=   " + secret + "   "),
+		envOf("RATE_LIMIT_NEW_VOTERS=0/s"), envOf("RATE_LIMIT_VOTES=5/h"), envOf("RATE_LIMIT_VOTES=1000001/m"),
+		envOf("TRUSTED_PROXIES=10.0.0.300"), envOf("TRUSTED_PROXIES=fe80::1%eth0"), envOf("TRUSTED_PROXIES=a-very-secret-proxy"),
+		envOf("POLL_CREATE_TOKEN=create-token-123", "VOTE_ADDR=bad"),
+		envOf("VOTER_SECRET=voter-secret-value-that-is-long", "VOTE_STREAM=a b"),
+		envOf("VOTE_ADDR=:80\n80"),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := parseEnv(s)
+		c, err := Load(e.getenv)
+		if err != nil {
+			msg := err.Error()
+			if !e.named(msg) {
+				t.Fatalf("Load(%q): error %q names no variable that was set", s, msg)
+			}
+			if strings.ContainsAny(msg, "\r\n") {
+				t.Fatalf("Load(%q): error %q is not one line", s, msg)
+			}
+			for _, k := range []string{"VOTER_SECRET", "POLL_CREATE_TOKEN"} {
+				if v := strings.TrimSpace(e.vars[k]); len(v) >= 8 && !e.elsewhere(k, v) && strings.Contains(msg, v) {
+					t.Fatalf("Load(%q): error %q shows %s", s, msg, k)
+				}
+			}
+			return
+		}
+		if (c.Redis == nil) == (c.RedisCluster == nil) {
+			t.Fatalf("Load(%q): want one of Redis and RedisCluster, got %v and %v", s, c.Redis, c.RedisCluster)
+		}
+		if c.Redis != nil && c.Redis.Addr == "" || c.RedisCluster != nil && len(c.RedisCluster.Addrs) == 0 {
+			t.Fatalf("Load(%q): Redis without an address", s)
+		}
+		_, port, err := net.SplitHostPort(c.Addr)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			t.Fatalf("Load(%q): address %q", s, c.Addr)
+		}
+		if c.Stream == "" || strings.ContainsFunc(c.Stream, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			t.Fatalf("Load(%q): stream %q", s, c.Stream)
+		}
+		p := c.DefaultPoll()
+		if len(p.Options) != 2 {
+			t.Fatalf("Load(%q): default poll %+v", s, p)
+		}
+		for _, o := range p.Options {
+			if n := len([]rune(o.Label)); n < 1 || n > 64 {
+				t.Fatalf("Load(%q): label %q", s, o.Label)
+			}
+		}
+		if u := c.ResultURL; u != nil && (u.Scheme != "http" && u.Scheme != "https" || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(u.Path, "/")) {
+			t.Fatalf("Load(%q): RESULT_URL %q", s, u)
+		}
+		if c.VoterSecret != "" && len(c.VoterSecret) < MinVoterSecret {
+			t.Fatalf("Load(%q): a voter secret of %d bytes", s, len(c.VoterSecret))
+		}
+		for _, l := range []struct {
+			name string
+			n    int
+			per  string
+		}{{"new voters", c.NewVoterLimit.N, c.NewVoterLimit.String()}, {"votes", c.VoteLimit.N, c.VoteLimit.String()}} {
+			if l.n < 0 || l.n > 1_000_000 || l.n == 0 && l.per != "off" {
+				t.Fatalf("Load(%q): %s limit %d (%s)", s, l.name, l.n, l.per)
+			}
+		}
+	})
+}
+
+// elsewhere reports whether v is part of a variable's value other than k's,
+// where an error may rightly show it.
+func (e *fuzzEnv) elsewhere(k, v string) bool {
+	for other, w := range e.vars {
+		if other != k && strings.Contains(w, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// secret is the password FuzzLoadRedaction puts in the URLs.
+const secret = "Zq8pw5Secret"
+
+// FuzzLoadRedaction puts a password in the user information, or in a
+// password parameter, of REDIS_URL or RESULT_URL, the rest of the URL
+// fuzzed, and checks that Load's error never shows it, whatever go-redis's
+// parser says.
+func FuzzLoadRedaction(f *testing.F) {
+	f.Add(byte(0), "redis", "u", "127.0.0.1:6379/notadb")
+	f.Add(byte(0), "redis", "", "127.0.0.1:6379/0?dial_timeout=soon")
+	f.Add(byte(0), "redis", "", "h1:1?addr=h2:2&bogus=1")
+	f.Add(byte(0), "redis", "", "h1:1?addr=h2:99999")
+	f.Add(byte(0), "rediss", "u", "[::1:6379")
+	f.Add(byte(1), "https", "u", "results.example.com:0")
+	f.Add(byte(1), "ftp", "u", "results.example.com")
+	f.Add(byte(0x81), "https", "", "results.example.com:0")
+	f.Fuzz(func(t *testing.T, which byte, scheme, user, rest string) {
+		if strings.Contains(scheme+user+rest, secret[:3]) {
+			t.Skip("the fuzzer wrote the password's start itself")
+		}
+		if strings.ContainsAny(user, "/?#@") || strings.ContainsFunc(scheme, notSchemeChar) {
+			// shared/config's FuzzURLRedaction tries values that are no
+			// URL of that shape; this one tries what Load and go-redis say.
+			t.Skip("the password is not in the user information")
+		}
+		key := []string{"REDIS_URL", "RESULT_URL"}[int(which&0x7f)%2]
+		value := passwordURL(which, scheme, user, rest)
+		_, err := Load(func(k string) string {
+			if k == key {
+				return value
+			}
+			return ""
+		})
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Fatalf("%s=%q: error %q shows the password", key, value, err)
+		}
+	})
+}
+
+// passwordURL is a URL with the password in its user information, or,
+// when which's high bit is set, in a password parameter (libpq's form).
+func passwordURL(which byte, scheme, user, rest string) string {
+	if which&0x80 == 0 {
+		return scheme + "://" + user + ":" + secret + "@" + rest
+	}
+	if user != "" {
+		user += "@"
+	}
+	sep := "?"
+	if strings.Contains(rest, "?") {
+		sep = "&"
+	}
+	return scheme + "://" + user + rest + sep + "password=" + secret
+}
+
+// notSchemeChar reports whether r cannot be in a URL scheme.
+func notSchemeChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+}
