@@ -79,6 +79,7 @@ type Relay struct {
 	known   knownPolls      // polls seen in PostgreSQL
 	epoch   string          // the database's epoch last followed (epoch.go)
 	epochAt time.Time       // when checkEpoch last read it
+	full    bool            // Redis refused the poll copy: full (full.go)
 }
 
 // New returns a Relay.
@@ -267,7 +268,7 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 	}
 	step.done("publish")
 	err = backoff.Retry(fctx, r.retry, func() error {
-		return r.copy.WriteTallies(fctx, changed)
+		return r.skipFull("writing the poll copy", r.copy.WriteTallies(fctx, changed))
 	}, r.redisFailed("writing the poll copy", len(msgs)))
 	if err != nil {
 		// Unacknowledged, the batch comes back to a worker, which writes
@@ -360,13 +361,13 @@ func (r *Relay) restoreCopy(ctx context.Context) {
 			return err
 		}
 		if n, err = r.copy.Restore(ctx, polls); err != nil {
-			return err
+			return r.skipFull("restoring the poll copy", err)
 		}
 		tallies := make([]tally.Tally, len(polls))
 		for i, p := range polls {
 			tallies[i] = p.Tally
 		}
-		return r.copy.WriteTallies(ctx, tallies)
+		return r.skipFull("restoring the poll copy", r.copy.WriteTallies(ctx, tallies))
 	}, func(err error, attempt int) {
 		if attempt == 1 {
 			r.logger.Warn("restoring the poll copy failed; retrying", "error", err)

@@ -41,6 +41,18 @@ func (s *Stream) Key() string { return s.key }
 // worker ever ran are read too. A group that exists is left as it is.
 func (s *Stream) CreateGroup(ctx context.Context) error {
 	err := s.rdb.XGroupCreateMkStream(ctx, s.key, s.group, "0").Err()
+	if redis.IsOOMError(err) {
+		// A full Redis (maxmemory, noeviction) refuses XGROUP CREATE even
+		// for a group that exists, while reading and acknowledging, which
+		// free memory, still work: a worker starting then must drain.
+		if groups, gerr := s.rdb.XInfoGroups(ctx, s.key).Result(); gerr == nil {
+			for _, g := range groups {
+				if g.Name == s.group {
+					return nil
+				}
+			}
+		}
+	}
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("creating consumer group: %w", err)
 	}
