@@ -20,6 +20,7 @@ import (
 	"livevote/result/internal/hub"
 	"livevote/result/internal/polldb"
 	"livevote/result/internal/web"
+	"livevote/shared/cmdline"
 	"livevote/shared/health"
 	"livevote/shared/logging"
 	"livevote/shared/opsmetrics"
@@ -34,12 +35,21 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+// run serves the results; `result healthcheck` asks the running server's
+// /healthz.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	line, err := cmdline.Parse("result", args, stdout, "healthcheck")
+	if err != nil || line.Done {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
+	}
+	if line.Subcommand == "healthcheck" {
+		return health.Healthcheck(ctx, line.Args, cfg.Addr, stdout)
 	}
 	logger, err := logging.New(stdout, "result", cfg.LogLevel)
 	if err != nil {
@@ -60,6 +70,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	// The monitor's checks are bound below, once the feed exists.
 	var monitor *health.Monitor
 	reg := opsmetrics.NewRegistry("result", func(dep string) bool { return monitor.Up(dep) }, "postgres", "nats")
+	reg.MustRegister(opsmetrics.NewPoolCollector(func() opsmetrics.PoolStat { return pool.Stat() }))
 	h := hub.New(hub.NewMetrics(reg), poll.DefaultID)
 	fd := feed.New(logger, store, h, cfg.Subject, reg)
 	nc, err := fd.Connect(cfg.NATSURL)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"livevote/shared/cmdline"
 	"livevote/shared/health"
 	"livevote/shared/logging"
 	"livevote/shared/opsmetrics"
@@ -37,14 +38,15 @@ func main() {
 	}
 }
 
-// usage is the command line: no argument runs the worker; migrate applies
-// the schema's migrations and exits.
-const usage = "usage: worker [migrate]"
-
+// run runs the worker; `worker migrate` applies the schema's migrations and
+// exits; `worker healthcheck` asks the running worker's /healthz.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	migrateOnly := len(args) == 2 && args[1] == "migrate"
-	if len(args) > 1 && !migrateOnly {
-		return fmt.Errorf("unknown arguments %q; %s", args[1:], usage)
+	line, err := cmdline.Parse("worker", args, stdout, "migrate", "healthcheck")
+	if err != nil || line.Done {
+		return err
+	}
+	if line.Subcommand == "migrate" && len(line.Args) > 0 {
+		return fmt.Errorf("unknown arguments %q; usage: worker migrate", line.Args)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -56,8 +58,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	if migrateOnly {
+	switch line.Subcommand {
+	case "migrate":
 		return migrate(ctx, cfg, logger)
+	case "healthcheck":
+		return health.Healthcheck(ctx, line.Args, cfg.Addr, stdout)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -86,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	)
 
 	reg := opsmetrics.NewRegistry("worker", monitor.Up, "redis", "postgres", "nats")
-	reg.MustRegister(pub.Reconnects)
+	reg.MustRegister(pub.Reconnects, opsmetrics.NewPoolCollector(func() opsmetrics.PoolStat { return pool.Stat() }))
 
 	consumer := consumerName()
 	r := relay.New(logger, votestream.New(rdb, cfg.Stream, cfg.Group, consumer), store, pub,

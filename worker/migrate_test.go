@@ -70,8 +70,8 @@ func TestMigrateCommandFails(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"unknown argument", []string{"worker", "migrat"}, nil, "usage: worker [migrate]"},
-		{"extra argument", []string{"worker", "migrate", "now"}, nil, "usage: worker [migrate]"},
+		{"unknown argument", []string{"worker", "migrat"}, nil, `unknown arguments ["migrat"]; usage: worker [-version] [migrate | healthcheck]`},
+		{"extra argument", []string{"worker", "migrate", "now"}, nil, `unknown arguments ["now"]; usage: worker migrate`},
 		{"unreachable database", []string{"worker", "migrate"},
 			map[string]string{"DATABASE_URL": "postgres://owner:" + password + "@" + servicetest.FreeAddr(t) + "/livevote?sslmode=disable&connect_timeout=2"},
 			"migrating"},
