@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"livevote/shared/cmdline"
 	"livevote/shared/health"
 	"livevote/shared/logging"
 	"livevote/shared/opsmetrics"
@@ -33,12 +34,21 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+// run serves the vote pages and API; `vote healthcheck` asks the running
+// server's /healthz.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	line, err := cmdline.Parse("vote", args, stdout, "healthcheck")
+	if err != nil || line.Done {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
+	}
+	if line.Subcommand == "healthcheck" {
+		return health.Healthcheck(ctx, line.Args, cfg.Addr, stdout)
 	}
 	logger, err := logging.New(stdout, "vote", cfg.LogLevel)
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 func routes(app *fiber.App, d *deps, reg *prometheus.Registry) {
 	small := limitBody(maxBody)
 
+	// First, to count and time every answer, by route pattern.
+	app.Use(fiberops.RequestMetrics(reg))
+
 	// Every answer carries the security headers; the pages may connect to
 	// the result server's WebSocket. Cross-site posts stop before any
 	// handler.
