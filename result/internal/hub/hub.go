@@ -252,11 +252,17 @@ func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
 	}
 	h.storeMu.Lock()
 	defer h.storeMu.Unlock()
-	cur := h.epoch.Load()
-	switched := cur == nil || *cur != epoch
-	if switched {
-		h.epoch.Store(&epoch)
+	if cur := h.epoch.Load(); cur != nil && *cur == epoch {
+		// Only the polls read can change: no walk over every room (a
+		// first view of a poll reads that poll alone).
+		for id, t := range tallies {
+			if r := h.lookup(id); r != nil && t.Epoch == epoch {
+				h.put(r, t, func() Outcome { return r.judgeStored(t) })
+			}
+		}
+		return false
 	}
+	h.epoch.Store(&epoch)
 	h.mu.RLock()
 	rooms := make(map[string]*room, len(h.rooms))
 	for id, r := range h.rooms {
@@ -268,7 +274,7 @@ func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
 		switch {
 		case ok && t.Epoch == epoch:
 			h.put(r, t, func() Outcome { return r.judgeStored(t) })
-		case switched:
+		default:
 			r.mu.Lock()
 			if all && r.msg.pm != nil && r.tally.Epoch != epoch {
 				r.tally, r.encoded, r.msg = tally.Tally{}, nil, message{}
@@ -277,7 +283,7 @@ func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
 			r.mu.Unlock()
 		}
 	}
-	return switched
+	return true
 }
 
 // judgeStored is what Stored does with t, read from the database, in r
