@@ -6,6 +6,13 @@ SERVICES := vote worker result
 PKGS     := ./shared/... ./vote/... ./worker/... ./result/... ./e2e/...
 GO       ?= go
 STATICCHECK_VERSION := v0.8.2
+# What make build stamps in the binaries (-version, build_info): the nearest
+# tag, the commits since and the commit (git describe), -dirty for changes.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X livevote/shared/buildinfo.version=$(VERSION) -X livevote/shared/buildinfo.revision=$(REVISION)
+# Where make build writes the binaries.
+BIN ?= bin
 # How long `make fuzz` runs each fuzz test.
 FUZZTIME ?= 20s
 
@@ -16,9 +23,9 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/vote, bin/worker and bin/result
-	@mkdir -p bin
-	@for s in $(SERVICES); do $(GO) build -o bin/$$s ./$$s || exit 1; done
+build: ## build bin/vote, bin/worker and bin/result, stamped with VERSION (git describe)
+	@mkdir -p $(BIN)
+	@for s in $(SERVICES); do $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/$$s ./$$s || exit 1; done
 
 .PHONY: run
 run: build ## run the whole system here, dependencies included; Ctrl-C stops it
