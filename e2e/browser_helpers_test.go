@@ -165,8 +165,8 @@ var browserSlots = make(chan struct{}, 2)
 
 // newBrowser starts Chromium with the flags every browser test uses: no
 // sandbox (tests run as root in CI), no GPU, no QUIC, nothing that calls
-// home, and a fresh profile.
-func newBrowser(t *testing.T) *browser {
+// home, and a fresh profile; extra are a test's own flags on top.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	browserSlots <- struct{}{}
 	t.Cleanup(func() { <-browserSlots })
@@ -182,6 +182,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	root, cancelRoot := chromedp.NewContext(actx)
 	// The first Run starts the browser; it must not carry a timeout, or the
