@@ -36,9 +36,10 @@ type Store interface {
 type Hub interface {
 	// Offer takes a tally that came over NATS.
 	Offer(t tally.Tally) hub.Outcome
-	// Stored takes tallies read from the database (all: of every poll
-	// held) and reports whether they are of another epoch than the last.
-	Stored(tallies map[string]tally.Tally, all bool) bool
+	// Stored takes tallies read from the database by a query that began
+	// at began (all: of every poll held) and reports whether they are of
+	// another epoch than the last.
+	Stored(tallies map[string]tally.Tally, all bool, began time.Time) bool
 	Hold(id string)
 	Current(id string) (tally.Tally, []byte, bool)
 	Held() []string
@@ -218,12 +219,13 @@ func (f *Feed) load(ctx context.Context) {
 		ids := f.hub.Held()
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		defer cancel()
+		began := time.Now()
 		tallies, err := f.store.Tallies(qctx, ids)
 		if err != nil {
 			return err
 		}
 		f.metrics.Reloads.Inc()
-		if f.hub.Stored(tallies, true) && f.loaded.Load() {
+		if f.hub.Stored(tallies, true, began) && f.loaded.Load() {
 			f.logger.Info("the database's history changed (a restore or another database): showing its tallies",
 				"epoch", anyEpoch(tallies))
 		}
@@ -254,11 +256,12 @@ func (f *Feed) Tally(ctx context.Context, id string) (tally.Tally, []byte, error
 	f.hub.Hold(id)
 	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
+	began := time.Now()
 	tallies, err := f.store.Tallies(qctx, []string{id})
 	if err != nil {
 		return tally.Tally{}, nil, err
 	}
-	if f.hub.Stored(tallies, false) {
+	if f.hub.Stored(tallies, false, began) {
 		// The other held polls still show the old history.
 		f.Reload()
 	}

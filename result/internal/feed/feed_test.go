@@ -158,7 +158,7 @@ func TestTallyReadsUnheldPollOnce(t *testing.T) {
 func TestReceiveOffersValidTalliesOnly(t *testing.T) {
 	h := newHub()
 	h.Hold("p")
-	h.Stored(map[string]tally.Tally{"default": tl("default", 0, nil)}, true) // the database's epoch is ""
+	h.Stored(map[string]tally.Tally{"default": tl("default", 0, nil)}, true, time.Now()) // the database's epoch is ""
 	reg := prometheus.NewRegistry()
 	f := New(discard(), &fakeStore{}, h, "s", reg)
 	msgs := []struct {

@@ -2,11 +2,16 @@ package hub
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"livevote/shared/tally"
 )
+
+// longAgo is when a read of the database began that began before
+// anything else.
+var longAgo time.Time
 
 // step is one tally reaching the hub: live (Offer, from NATS) or read
 // from the database (Stored, a read of every held poll).
@@ -31,7 +36,7 @@ func TestEpochRules(t *testing.T) {
 	if got := h.Offer(tle("p", 1, "e1")); got != OtherEpoch {
 		t.Fatalf("a live tally before any read of the database: got %v, want OtherEpoch", got)
 	}
-	if !h.Stored(map[string]tally.Tally{"p": tle("p", 10, "e1")}, true) {
+	if !h.Stored(map[string]tally.Tally{"p": tle("p", 10, "e1")}, true, longAgo) {
 		t.Fatal("the first read did not set the epoch")
 	}
 	c := newFakeConn(false)
@@ -57,7 +62,7 @@ func TestEpochRules(t *testing.T) {
 	for _, st := range steps {
 		before, _, _ := h.Current("p")
 		if st.stored {
-			h.Stored(map[string]tally.Tally{"p": st.t}, true)
+			h.Stored(map[string]tally.Tally{"p": st.t}, true, longAgo)
 		} else if got := h.Offer(st.t); got != st.want {
 			t.Errorf("%s: Offer got %v, want %v", st.name, got, st.want)
 		}
@@ -87,7 +92,7 @@ func TestStoredReplacesAnImpossibleVersion(t *testing.T) {
 	if got := h.Offer(tle("p", 1<<40, "e1")); got != Taken {
 		t.Fatalf("a first tally before any read of its poll: got %v, want Taken", got)
 	}
-	h.Stored(map[string]tally.Tally{"p": tle("p", 5, "e1")}, true)
+	h.Stored(map[string]tally.Tally{"p": tle("p", 5, "e1")}, true, longAgo)
 	if cur, _, _ := h.Current("p"); cur.Version != 5 {
 		t.Errorf("after the read: holds version %d, want the database's 5", cur.Version)
 	}
@@ -103,9 +108,9 @@ func TestStoredReplacesAnImpossibleVersion(t *testing.T) {
 // tallies of the new epoch then replace whatever their version.
 func TestStoredOfAnotherEpoch(t *testing.T) {
 	h := New(NewMetrics(prometheus.NewRegistry()), "p", "q", "r")
-	h.Stored(map[string]tally.Tally{"p": tle("p", 7, "e1"), "q": tle("q", 8, "e1"), "r": tle("r", 9, "e1")}, true)
+	h.Stored(map[string]tally.Tally{"p": tle("p", 7, "e1"), "q": tle("q", 8, "e1"), "r": tle("r", 9, "e1")}, true, longAgo)
 
-	if !h.Stored(map[string]tally.Tally{"p": tle("p", 2, "e2"), "r": tle("r", 3, "e2")}, true) {
+	if !h.Stored(map[string]tally.Tally{"p": tle("p", 2, "e2"), "r": tle("r", 3, "e2")}, true, longAgo) {
 		t.Error("a read of another epoch did not report the switch")
 	}
 	if _, _, ok := h.Current("q"); ok {
@@ -115,7 +120,7 @@ func TestStoredOfAnotherEpoch(t *testing.T) {
 		t.Errorf("p: got version %d of %q, want 2 of e2", cur.Version, cur.Epoch)
 	}
 
-	if !h.Stored(map[string]tally.Tally{"p": tle("p", 1, "e3")}, false) {
+	if !h.Stored(map[string]tally.Tally{"p": tle("p", 1, "e3")}, false, longAgo) {
 		t.Error("a read of one poll of another epoch did not report the switch")
 	}
 	if cur, _, _ := h.Current("r"); cur.Version != 3 || cur.Epoch != "e2" {
@@ -124,7 +129,40 @@ func TestStoredOfAnotherEpoch(t *testing.T) {
 	if got := h.Offer(tle("r", 1, "e3")); got != Taken {
 		t.Errorf("r's live tally of the new epoch at a lower version: got %v, want Taken", got)
 	}
-	if h.Stored(map[string]tally.Tally{"p": tle("p", 1, "e3")}, true) {
+	if h.Stored(map[string]tally.Tally{"p": tle("p", 1, "e3")}, true, longAgo) {
 		t.Error("a read of the same epoch reported a switch")
+	}
+}
+
+// TestStoredReplacesALiveTallyTheDatabaseLacks: a live tally of the right
+// epoch, a few versions ahead (as someone holding the worker's NATS
+// password could publish), stays only until a read of the database that
+// began after it arrived: the worker publishes only what it committed, so
+// such a read finds that version or a later one, and finding a lower one
+// means the tally was not the database's. A read that began before it
+// arrived (and may have missed a true commit) leaves it.
+func TestStoredReplacesALiveTallyTheDatabaseLacks(t *testing.T) {
+	h := New(NewMetrics(prometheus.NewRegistry()), "p")
+	h.Stored(map[string]tally.Tally{"p": tle("p", 10, "e1")}, true, longAgo)
+	readBefore := time.Now()
+	if got := h.Offer(tle("p", 13, "e1")); got != Taken {
+		t.Fatalf("a plausible live tally: got %v, want Taken", got)
+	}
+	h.Stored(map[string]tally.Tally{"p": tle("p", 11, "e1")}, true, readBefore)
+	if cur, _, _ := h.Current("p"); cur.Version != 13 {
+		t.Errorf("after a read that began before it arrived: holds version %d, want 13 kept", cur.Version)
+	}
+	h.Stored(map[string]tally.Tally{"p": tle("p", 11, "e1")}, true, time.Now())
+	if cur, _, _ := h.Current("p"); cur.Version != 11 {
+		t.Errorf("after a read that began after it arrived: holds version %d, want the database's 11", cur.Version)
+	}
+	// A true live tally is never undone that way: the database has it by
+	// the time it arrives.
+	if got := h.Offer(tle("p", 12, "e1")); got != Taken {
+		t.Fatalf("the next true tally: got %v, want Taken", got)
+	}
+	h.Stored(map[string]tally.Tally{"p": tle("p", 12, "e1")}, true, time.Now())
+	if cur, _, _ := h.Current("p"); cur.Version != 12 {
+		t.Errorf("after reading the same version: holds %d, want 12", cur.Version)
 	}
 }

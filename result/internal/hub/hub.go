@@ -128,7 +128,10 @@ type room struct {
 	seq int64
 	// stored is the version last read from the database for this poll
 	// under the hub's epoch, -1 when none.
-	stored  int64
+	stored int64
+	// liveAt is when the room's tally was taken from NATS; zero when it
+	// was read from the database.
+	liveAt  time.Time
 	clients map[*client]struct{}
 	used    time.Time // last time a page, API call or client asked for it
 	gone    bool      // swept: a new room replaces it
@@ -208,7 +211,7 @@ func (h *Hub) Offer(t tally.Tally) Outcome {
 		// Nobody looked at this poll lately: its first page loads it.
 		return NotHeld
 	}
-	return h.put(r, t, func() Outcome { return r.judgeLive(t, h.epoch.Load()) })
+	return h.put(r, t, time.Now(), func() Outcome { return r.judgeLive(t, h.epoch.Load()) })
 }
 
 // judgeLive is what Offer does with t in r (locked).
@@ -227,11 +230,14 @@ func (r *room) judgeLive(t tally.Tally, epoch *string) Outcome {
 	return Taken
 }
 
-// Stored takes tallies just read from the database, all of one epoch; all
-// reports whether the read was of every poll the hub held when it began.
-// A read of the hub's epoch makes each tally its poll's newest when it has
-// a higher version, or when the room's is more than MaxAhead beyond it (a
-// version the database never reached). A read of another epoch (or the
+// Stored takes tallies read from the database by a query that began at
+// began, all of one epoch; all reports whether the read was of every poll
+// the hub held when it began. A read of the hub's epoch makes each tally
+// its poll's newest when it has a higher version, or when the room's was
+// not made by the database: more than MaxAhead beyond it, or a live tally
+// taken before the read began yet of a higher version than it found (the
+// worker publishes only what it committed, so a read that begins after a
+// true tally arrived finds it or a later one). A read of another epoch (or the
 // first) makes it the hub's epoch and each tally its poll's newest
 // whatever the versions; when all, a poll the read lacks loses its tally
 // of the old epoch (it is read again when asked for). Stored reports
@@ -241,7 +247,7 @@ func (r *room) judgeLive(t tally.Tally, epoch *string) Outcome {
 // Two reads that overlap a restore may land in the opposite order and set
 // the old epoch back; the next read (at most 15 s later, at once when a
 // live tally of the new epoch arrives) sets it right.
-func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
+func (h *Hub) Stored(tallies map[string]tally.Tally, all bool, began time.Time) bool {
 	if len(tallies) == 0 {
 		return false
 	}
@@ -257,7 +263,7 @@ func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
 		// first view of a poll reads that poll alone).
 		for id, t := range tallies {
 			if r := h.lookup(id); r != nil && t.Epoch == epoch {
-				h.put(r, t, func() Outcome { return r.judgeStored(t) })
+				h.put(r, t, time.Time{}, func() Outcome { return r.judgeStored(t, began) })
 			}
 		}
 		return false
@@ -273,11 +279,11 @@ func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
 		t, ok := tallies[id]
 		switch {
 		case ok && t.Epoch == epoch:
-			h.put(r, t, func() Outcome { return r.judgeStored(t) })
+			h.put(r, t, time.Time{}, func() Outcome { return r.judgeStored(t, began) })
 		default:
 			r.mu.Lock()
 			if all && r.msg.pm != nil && r.tally.Epoch != epoch {
-				r.tally, r.encoded, r.msg = tally.Tally{}, nil, message{}
+				r.tally, r.encoded, r.msg, r.liveAt = tally.Tally{}, nil, message{}, time.Time{}
 			}
 			r.stored = -1
 			r.mu.Unlock()
@@ -286,9 +292,9 @@ func (h *Hub) Stored(tallies map[string]tally.Tally, all bool) bool {
 	return true
 }
 
-// judgeStored is what Stored does with t, read from the database, in r
-// (locked).
-func (r *room) judgeStored(t tally.Tally) Outcome {
+// judgeStored is what Stored does with t, read from the database by a
+// query that began at began, in r (locked).
+func (r *room) judgeStored(t tally.Tally, began time.Time) Outcome {
 	if r.gone {
 		return NotHeld
 	}
@@ -299,13 +305,18 @@ func (r *room) judgeStored(t tally.Tally) Outcome {
 	case r.tally.Version-t.Version > MaxAhead:
 		// Only a tally the database never made gets that far ahead.
 		return Taken
+	case t.Version < r.tally.Version && !r.liveAt.IsZero() && r.liveAt.Before(began):
+		// Taken from NATS before the read began, yet the database did not
+		// have it: it did not come from the database.
+		return Taken
 	}
 	return Stale
 }
 
 // put makes t r's newest tally when judge (called with r locked, twice:
-// before and after encoding) says Taken, and wakes r's clients.
-func (h *Hub) put(r *room, t tally.Tally, judge func() Outcome) Outcome {
+// before and after encoding) says Taken, and wakes r's clients; liveAt is
+// when t came from NATS, zero for a read of the database.
+func (h *Hub) put(r *room, t tally.Tally, liveAt time.Time, judge func() Outcome) Outcome {
 	r.mu.Lock()
 	out := judge()
 	r.mu.Unlock()
@@ -322,7 +333,7 @@ func (h *Hub) put(r *room, t tally.Tally, judge func() Outcome) Outcome {
 	}
 	r.seq++
 	msg := message{seq: r.seq, pm: pm}
-	r.tally, r.encoded, r.msg = t, encoded, msg
+	r.tally, r.encoded, r.msg, r.liveAt = t, encoded, msg, liveAt
 	for c := range r.clients {
 		if c.offer(msg) {
 			h.metrics.Skipped.Inc()

@@ -19,14 +19,14 @@ import (
 // database of epoch "".
 func newHub() *Hub {
 	h := New(NewMetrics(prometheus.NewRegistry()), "p")
-	h.Stored(map[string]tally.Tally{"p": tl("p", 0)}, true)
+	h.Stored(map[string]tally.Tally{"p": tl("p", 0)}, true, longAgo)
 	return h
 }
 
 // readEpoch makes epoch the hub's, as a read of the database of that
 // epoch which found none of the held polls would.
 func readEpoch(h *Hub, epoch string) {
-	h.Stored(map[string]tally.Tally{"not-held": tle("not-held", 1, epoch)}, false)
+	h.Stored(map[string]tally.Tally{"not-held": tle("not-held", 1, epoch)}, false, longAgo)
 }
 
 // tl is poll id's tally at version v, of epoch "".
