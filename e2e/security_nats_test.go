@@ -321,3 +321,68 @@ func TestSecurityForgedTallyNATSCLI(t *testing.T) {
 		}
 	})
 }
+
+// TestSecurityNATSEmptyPassword shows why an empty password must never
+// reach nats.conf: nats-server takes NATS_WORKER_PASSWORD="" as the
+// password "" (its configuration cannot refuse it), and trims what it
+// reads, so a password of spaces only is the empty one too; then anyone
+// who names the user worker with an empty password publishes tallies. So
+// scripts/services.sh replaces an empty or unset variable with a password
+// it generates and refuses one with spaces around it (checked here), and
+// compose refuses an empty one (TestComposeFile).
+func TestSecurityNATSEmptyPassword(t *testing.T) {
+	t.Parallel()
+	for _, pw := range []string{"", "   "} {
+		c := &cluster{t: t, dir: t.TempDir()}
+		c.nats = c.newNATS()
+		c.natsPasswords["worker"] = pw
+		c.nats.up()
+		t.Cleanup(c.nats.kill)
+		out, err := natsCLIRun(t, fmt.Sprintf("nats://worker:@127.0.0.1:%d", c.nats.port), "", "", "pub", "tally.changed.default",
+			tallyJSON("default", 1, `"a":999,"b":0`, 999))
+		c.nats.kill()
+		if err != nil || !strings.Contains(out, "Published") {
+			t.Errorf("nats-server with NATS_WORKER_PASSWORD=%q: an empty password got %v %q; this test expected it accepted: "+
+				"if nats-server now refuses it, say so in nats.conf and docs/SECURITY.md", pw, err, strings.TrimSpace(out))
+		}
+	}
+
+	services := func(env []string) (string, error) {
+		cmd := exec.Command("scripts/services.sh", "nats-url", "worker")
+		cmd.Dir = ".."
+		cmd.Env = append(slicesWithout(os.Environ(), "NATS_WORKER_PASSWORD="), env...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		return strings.TrimSpace(string(b)) + stderr.String(), err
+	}
+	for _, env := range [][]string{{"NATS_WORKER_PASSWORD="}, nil} {
+		u, err := services(env)
+		if err != nil {
+			t.Fatalf("scripts/services.sh nats-url worker with %v: %v %s", env, err, u)
+		}
+		rest, ok := strings.CutPrefix(u, "nats://worker:")
+		pw, _, _ := strings.Cut(rest, "@")
+		if !ok || len(pw) < 16 {
+			t.Errorf("scripts/services.sh nats-url worker with %v: got %q, want a generated password", env, strings.Replace(u, pw, "…", 1))
+		}
+	}
+	for _, pw := range []string{"   ", "  s3cret ", "s3cret\t"} {
+		out, err := services([]string{"NATS_WORKER_PASSWORD=" + pw})
+		if err == nil || !strings.Contains(out, "NATS_WORKER_PASSWORD") || strings.Contains(out, "nats://") {
+			t.Errorf("scripts/services.sh nats-url worker with NATS_WORKER_PASSWORD=%q: got %v %q, want it refused, naming the variable", pw, err, out)
+		}
+	}
+}
+
+// slicesWithout returns env without the variables whose entry starts with
+// prefix.
+func slicesWithout(env []string, prefix string) []string {
+	var out []string
+	for _, e := range env {
+		if !strings.HasPrefix(e, prefix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -51,10 +51,16 @@ apt_install() { # package...
 mark_started() { echo "$1"; }
 
 # nats_password USER: $NATS_<USER>_PASSWORD when set, else the one kept in
-# .data/nats/USER.password, generated the first time.
+# .data/nats/USER.password, generated the first time. nats-server trims the
+# value it reads from the environment, so spaces around a password are not
+# part of it, and a password of spaces only is the empty one, which anyone
+# may present: such a value is refused.
 nats_password() {
   local var="NATS_${1^^}_PASSWORD" file=$data/nats/$1.password
   if [ -n "${!var:-}" ]; then
+    if [[ ${!var} =~ ^[[:space:]]|[[:space:]]$ ]]; then
+      die "$var begins or ends with a space: nats-server would trim it (spaces only: no password at all)"
+    fi
     printf '%s' "${!var}"
     return
   fi
@@ -83,7 +89,9 @@ urlencode() {
 # nats_url USER: the local NATS with USER's credentials. A NATS without
 # authorization (one started by the machine, say) ignores them.
 nats_url() {
-  printf 'nats://%s:%s@127.0.0.1:4222\n' "$1" "$(urlencode "$(nats_password "$1")")"
+  local pw
+  pw=$(nats_password "$1") # apart, so that a refused password stops the script
+  printf 'nats://%s:%s@127.0.0.1:4222\n' "$1" "$(urlencode "$pw")"
 }
 
 start_redis() {
