@@ -119,6 +119,19 @@ func (s *Stream) Ack(ctx context.Context, ids ...string) error {
 		p.XDel(ctx, s.key, ids...)
 		return nil
 	})
+	if redis.IsOOMError(err) || redis.HasErrorPrefix(err, "EXECABORT") {
+		// A full Redis (maxmemory, noeviction) refuses every command
+		// queued in MULTI, but takes XDEL and XACK on their own, and they
+		// free the memory the vote servers need. Without the transaction
+		// the delete goes first: an entry deleted but still pending leaves
+		// the pending list at the next claim (XAUTOCLAIM drops deleted
+		// entries), one acknowledged but not deleted would stay for good.
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.XDel(ctx, s.key, ids...)
+			p.XAck(ctx, s.key, s.group, ids...)
+			return nil
+		})
+	}
 	return wrap("acknowledging entries", err)
 }
 
