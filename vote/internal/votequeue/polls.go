@@ -43,6 +43,12 @@ return 1`
 	// voter, option of each vote in turn. Answers one element per vote, in
 	// order: its stream id, or 0 (no poll) or 1 (closed). The whole run is
 	// one atomic step, so each check still sees the state its append lands in.
+	// No "#!lua" line, on purpose: Redis 7 checks maxmemory at such a
+	// script's first write and never after it, so a full Redis (noeviction)
+	// refuses the run's first XADD, the call fails with OOM and nothing of
+	// the run is written; once one XADD is in, the rest follow. A flagged
+	// script would be all or nothing too, but refused before it runs even
+	// when it would write nothing (a closed poll's 409 would become a 503).
 	voteSrc = `
 local out = {}
 for i = 2, #KEYS do
