@@ -18,9 +18,9 @@ func formBody(c *fiber.Ctx) (map[string][]string, error) {
 	switch mediaType(c.Get(fiber.HeaderContentType)) {
 	case fiber.MIMEApplicationForm:
 		fields := map[string][]string{}
-		c.Request().PostArgs().VisitAll(func(k, v []byte) {
+		for k, v := range c.Request().PostArgs().All() {
 			fields[string(k)] = append(fields[string(k)], string(v))
-		})
+		}
 		return fields, nil
 	case fiber.MIMEMultipartForm:
 		form, err := c.MultipartForm()
