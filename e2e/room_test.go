@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // roomSize is the room the default rate limits are chosen for: this many
@@ -135,4 +138,74 @@ func TestRoomBehindOneAddress(t *testing.T) {
 	e.checkRows(want)
 	t.Logf("room of %d behind one address, default limits: %d requests, %d answered 429; all votes acknowledged in %v, all counted in PostgreSQL in %v",
 		roomSize, sent.Load(), refused.Load(), acked.Round(time.Millisecond), counted.Round(time.Millisecond))
+}
+
+// TestRateLimitsSharedByVoteServers: two vote servers on one Redis count
+// one address's new voters together: over the limit, whichever server
+// gets the vote answers 429 with Retry-After, and a voter who has an id
+// votes on.
+func TestRateLimitsSharedByVoteServers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	limits := []string{"RATE_LIMIT_NEW_VOTERS=4/m", "RATE_LIMIT_VOTES=off"}
+	servers := []*proc{e.start("vote", limits...), e.start("vote", limits...)}
+	var codes []int
+	var first *voter
+	for i := 0; i < 8; i++ {
+		v := newVoter(t)
+		req, _ := http.NewRequest("POST", servers[i%2].url("/api/vote"), strings.NewReader(`{"vote":"a"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := v.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 || s > 15 {
+				t.Errorf("429 with Retry-After %q, want 1 to 15 s (4 a minute)", resp.Header.Get("Retry-After"))
+			}
+		}
+		if i == 0 {
+			first = v
+		}
+	}
+	want := []int{202, 202, 202, 202, 429, 429, 429, 429}
+	if fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Errorf("new voters alternating between two vote servers: got %v, want %v", codes, want)
+	}
+	for _, s := range servers {
+		if code := first.vote(t, s, "b"); code != http.StatusAccepted {
+			t.Errorf("a voter with an id: got %d, want 202", code)
+		}
+	}
+}
+
+// TestBrowserVoteWaitsOutRateLimit: over the vote limit, the page's script
+// says so and sends the vote again after Retry-After, once.
+func TestBrowserVoteWaitsOutRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	result := e.start("result")
+	e.start("worker")
+	// One vote a second: a change of mind right after a vote is over it.
+	vote := e.start("vote", "RESULT_URL=http://"+result.addr, "RATE_LIMIT_VOTES=1/s")
+	result.waitReady()
+
+	b := newBrowser(t)
+	ctx := b.tab(tabOptions{}, 60*time.Second)
+	navigate(t, ctx, vote.url("/"))
+	markNotReloaded(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[value="a"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `document.querySelector('button[value="a"]').classList.contains("chosen")`, "the first vote marked")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[value="b"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `/Too many votes from your network right now: sending your vote again in 1 s/.test(document.getElementById("error").textContent)`,
+		"the page saying it will send the vote again")
+	waitJS(t, ctx, `document.querySelector('button[value="b"]').classList.contains("chosen") &&
+		document.getElementById("error").textContent === ""`, "the vote sent again and marked")
+	checkNotReloaded(t, ctx, "vote page")
 }
