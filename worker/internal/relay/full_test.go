@@ -17,7 +17,7 @@ type fullCopy struct {
 	*pollcopy.Copy
 }
 
-var errOOM = errors.New("OOM command not allowed when used memory > 'maxmemory'. script: 3b1f, on @user_script:5.")
+var errOOM = errors.New("OOM command not allowed when used memory > 'maxmemory'. script: 3b1f, on @user_script:5")
 
 func (fullCopy) WriteTallies(context.Context, []tally.Tally) error {
 	return errOOM
