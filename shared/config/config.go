@@ -73,10 +73,15 @@ func URL(getenv Getenv, key, def string, schemes ...string) (*url.URL, error) {
 	v := String(getenv, key, def)
 	u, err := url.Parse(v)
 	if err != nil {
-		return nil, invalid(key, redactUserinfo(v), "not a URL")
+		return nil, invalid(key, RedactString(v), "not a URL")
 	}
-	// Errors show the value with any password masked.
+	// Errors show the value with any password masked: a mistyped URL
+	// ("nats//u:pw@h", "nats:/u:pw@h") parses with its userinfo in the
+	// path, where Redacted would not look.
 	shown := Redacted(u)
+	if u.User == nil {
+		shown = RedactString(v)
+	}
 	ok := false
 	for _, s := range schemes {
 		ok = ok || u.Scheme == s
@@ -95,18 +100,21 @@ func URL(getenv Getenv, key, def string, schemes ...string) (*url.URL, error) {
 	return u, nil
 }
 
-// redactUserinfo masks what lies between "//" and the last "@" of a value
-// that does not even parse as a URL, since it may hold a password.
-func redactUserinfo(v string) string {
-	start := strings.Index(v, "//")
-	if start < 0 {
-		return v
+// RedactString masks what may be a password in a value that is meant to be
+// a URL but may not parse as one: everything before the last "@" from the
+// "//" (or, lacking one, the first ":") on, and password parameters.
+// Masking a user name or a path with it is fine; showing a password is not.
+func RedactString(v string) string {
+	if at := strings.LastIndex(v, "@"); at >= 0 {
+		start := 0
+		if i := strings.Index(v[:at], "//"); i >= 0 {
+			start = i + 2
+		} else if i := strings.Index(v[:at], ":"); i >= 0 {
+			start = i + 1
+		}
+		v = v[:start] + "xxxxx" + v[at:]
 	}
-	at := strings.LastIndex(v[start+2:], "@")
-	if at < 0 {
-		return v
-	}
-	return v[:start+2] + "xxxxx" + v[start+2+at:]
+	return redactParams(v)
 }
 
 // OptionalURL is URL for a variable that may be left unset: it returns

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -113,6 +114,16 @@ func hostChars(h string) bool {
 	return true
 }
 
+// originHost reports whether h, a host as url.Hostname returns it (an IPv6
+// address without its brackets), names a host: an IP address, or a name of
+// letters, digits, dots, dashes and underscores ("http://]" names none).
+func originHost(h string) bool {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Zone() == ""
+	}
+	return h != "" && !strings.ContainsAny(h, ":[]") && hostChars(h)
+}
+
 // Origin is a web origin as browsers send it in the Origin header and
 // operators write it in a setting: scheme, host and port, lower-case, the
 // port always filled in.
@@ -137,7 +148,7 @@ func ParseOrigin(s string) (Origin, error) {
 	switch {
 	case defaults[o.Scheme] == "":
 		return Origin{}, fmt.Errorf("%w: %q: want http:// or https://", ErrOrigin, s)
-	case o.Host == "" || !hostChars(o.Host) || u.User != nil || u.Opaque != "":
+	case !originHost(o.Host) || u.User != nil || u.Opaque != "":
 		return Origin{}, fmt.Errorf("%w: %q: want scheme://host[:port]", ErrOrigin, s)
 	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return Origin{}, fmt.Errorf("%w: %q: an origin has no path, query or fragment", ErrOrigin, s)

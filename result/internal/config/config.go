@@ -143,10 +143,8 @@ func origins(getenv shared.Getenv, key string) ([]fiberops.Origin, error) {
 	for _, part := range strings.Split(raw, ",") {
 		o, err := fiberops.ParseOrigin(part)
 		if err != nil {
-			shown := strings.TrimSpace(part)
-			if u, err := url.Parse(shown); err == nil && u.User != nil {
-				shown = u.Redacted() // an origin has no user, but do not echo a password
-			}
+			// An origin has no user, but do not echo a password.
+			shown := shared.RedactString(strings.TrimSpace(part))
 			return nil, fmt.Errorf("%w: %s: %q is not an origin: want a comma-separated list of scheme://host[:port]", shared.ErrInvalid, key, shown)
 		}
 		list = append(list, o)

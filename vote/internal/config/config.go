@@ -67,13 +67,13 @@ func Load(getenv shared.Getenv) (Config, error) {
 	}
 	if redisURL.Query().Has("addr") {
 		if c.RedisCluster, err = redis.ParseClusterURL(redisURL.String()); err != nil {
-			return c, fmt.Errorf("REDIS_URL: %s: %w", redisURL.Redacted(), err)
+			return c, fmt.Errorf("REDIS_URL: %s: %w", shared.Redacted(redisURL), err)
 		}
 		setTimeouts(&c.RedisCluster.DialTimeout, &c.RedisCluster.ReadTimeout, &c.RedisCluster.WriteTimeout)
 		c.RedisCluster.MaxRetries = 1
 	} else {
 		if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
-			return c, fmt.Errorf("REDIS_URL: %s: %w", redisURL.Redacted(), err)
+			return c, fmt.Errorf("REDIS_URL: %s: %w", shared.Redacted(redisURL), err)
 		}
 		setTimeouts(&c.Redis.DialTimeout, &c.Redis.ReadTimeout, &c.Redis.WriteTimeout)
 		c.Redis.MaxRetries = 1 // a connection broken by a Redis restart is retried once

@@ -51,10 +51,10 @@ func Load(getenv shared.Getenv) (Config, error) {
 	// The contract's cluster form: more than one address means a cluster.
 	if redisURL.Query().Has("addr") {
 		if c.RedisCluster, err = redis.ParseClusterURL(redisURL.String()); err != nil {
-			return c, fmt.Errorf("REDIS_URL: %s: %w", redisURL.Redacted(), err)
+			return c, fmt.Errorf("REDIS_URL: %s: %w", shared.Redacted(redisURL), err)
 		}
 	} else if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
-		return c, fmt.Errorf("REDIS_URL: %s: %w", redisURL.Redacted(), err)
+		return c, fmt.Errorf("REDIS_URL: %s: %w", shared.Redacted(redisURL), err)
 	}
 	dbURL, err := shared.URL(getenv, "DATABASE_URL", shared.DefaultDatabaseURL, "postgres", "postgresql")
 	if err != nil {
