@@ -310,7 +310,7 @@ func TestSecurityForgedTallyNATSCLI(t *testing.T) {
 // who names the user worker with an empty password publishes tallies. So
 // scripts/services.sh replaces an empty or unset variable with a password
 // it generates and refuses one with spaces around it (checked here), and
-// compose refuses an empty one (TestComposeFile).
+// compose refuses an empty one (TestComposeEnvExample).
 func TestSecurityNATSEmptyPassword(t *testing.T) {
 	t.Parallel()
 	for _, pw := range []string{"", "   "} {
