@@ -115,8 +115,12 @@ func New(id, question string, labels []string, createdAt time.Time) (Poll, error
 	}
 	// PostgreSQL's text holds no NUL and JSON no bytes that are not UTF-8:
 	// the worker would drop such a poll, or store other words than these.
-	if all := question + strings.Join(labels, ""); strings.ContainsRune(all, 0) || !utf8.ValidString(all) {
-		return Poll{}, fmt.Errorf("%w: a NUL character or bytes that are not UTF-8 text", ErrInvalid)
+	// Each text alone: pieces of a character in two of them are valid
+	// together.
+	for _, text := range append([]string{question}, labels...) {
+		if strings.ContainsRune(text, 0) || !utf8.ValidString(text) {
+			return Poll{}, fmt.Errorf("%w: a NUL character or bytes that are not UTF-8 text", ErrInvalid)
+		}
 	}
 	switch n := utf8.RuneCountInString(p.Question); {
 	case n == 0:

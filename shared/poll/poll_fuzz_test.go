@@ -89,8 +89,10 @@ func checkRules(t *testing.T, p Poll, question string, labels []string) {
 	if !ValidID(p.ID) {
 		t.Fatalf("accepted id %q", p.ID)
 	}
-	if all := p.Question + strings.Join(labelsOf(p), ""); strings.ContainsRune(all, 0) || !utf8.ValidString(all) {
-		t.Fatalf("accepted a NUL or invalid UTF-8 (text the worker drops or JSON changes): %+v", p)
+	for _, text := range append([]string{p.Question}, labelsOf(p)...) {
+		if strings.ContainsRune(text, 0) || !utf8.ValidString(text) {
+			t.Fatalf("accepted a NUL or invalid UTF-8 (text the worker drops or JSON changes): %q", text)
+		}
 	}
 	if p.Question != strings.TrimSpace(question) {
 		t.Fatalf("question: got %q, want %q trimmed", p.Question, question)
