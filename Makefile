@@ -71,12 +71,12 @@ tidy: ## go mod tidy in every module, then go work sync
 	$(GO) work sync
 
 .PHONY: up
-up: ## the same system in containers (docker compose up --build)
-	docker compose up --build
+up: ## the same system in containers (docker compose up --build), images stamped with VERSION
+	VERSION='$(VERSION)' REVISION='$(REVISION)' docker compose up --build
 
 .PHONY: down
-down: ## stop the containers of `make up`
-	docker compose down
+down: ## stop and remove the containers of `make up` and of the seed profile (volumes stay)
+	docker compose --profile seed down
 
 .PHONY: clean
 clean: ## remove binaries (not .data/, which holds local service data)
