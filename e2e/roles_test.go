@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"net/http"
@@ -9,13 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.yaml.in/yaml/v3"
 )
 
 // roleDB is a database of its own with livevote's three PostgreSQL roles,
@@ -189,102 +186,4 @@ func status(t *testing.T, u string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// TestComposePostgresRoles checks compose.yml's wiring of the roles:
-// postgres-roles runs deploy/postgres/roles.sh with the three passwords
-// from .env, required; migrate runs `worker migrate` as livevote_migrate;
-// worker and result connect as their roles with their passwords, and
-// start only once migrate has succeeded.
-func TestComposePostgresRoles(t *testing.T) {
-	c := readCompose(t)
-	env := exampleEnv(t)
-	pw := map[string]string{"migrate": "PG_MIGRATE_PASSWORD", "worker": "PG_WORKER_PASSWORD", "result": "PG_RESULT_PASSWORD"}
-
-	roles, ok := c.Services["postgres-roles"]
-	if !ok {
-		t.Fatal("compose.yml has no service postgres-roles")
-	}
-	if !slices.Contains(roles.Volumes, "./deploy/postgres:/deploy:ro") || !slices.Equal(roles.Command, []string{"sh", "/deploy/roles.sh"}) {
-		t.Errorf("postgres-roles: volumes %v, command %v; want deploy/postgres mounted at /deploy and roles.sh run", roles.Volumes, roles.Command)
-	}
-	if roles.DependsOn["postgres"].Condition != "service_healthy" {
-		t.Errorf("postgres-roles does not wait for postgres to be healthy")
-	}
-	for _, v := range pw {
-		raw := roles.Environment[v]
-		if !strings.Contains(raw, "${"+v+":?") {
-			t.Errorf("postgres-roles: %s=%q, want ${%s:?…}: compose must refuse an unset or empty password", v, raw, v)
-		}
-		if got, err := interpolate(raw, env); err != nil || got != env[v] {
-			t.Errorf("postgres-roles: %s=%q expands to %q (%v), want the password from .env", v, raw, got, err)
-		}
-	}
-
-	m := c.Services["migrate"]
-	if m.Build == nil || m.Build.Dockerfile != "worker/Dockerfile" || !slices.Equal(m.Command, []string{"migrate"}) {
-		t.Errorf("migrate: build %+v, command %v; want the worker's image running migrate", m.Build, m.Command)
-	}
-	if m.Restart != "no" {
-		t.Errorf("migrate: restart %q, want \"no\" (a one-shot; its failure stops compose up)", m.Restart)
-	}
-	if m.DependsOn["postgres-roles"].Condition != "service_completed_successfully" {
-		t.Errorf("migrate does not wait for postgres-roles to succeed")
-	}
-	for svc, role := range map[string]string{"migrate": "migrate", "worker": "worker", "result": "result"} {
-		s := c.Services[svc]
-		raw := s.Environment["DATABASE_URL"]
-		got, err := interpolate(raw, env)
-		if err != nil {
-			t.Errorf("%s: DATABASE_URL: %v", svc, err)
-			continue
-		}
-		u, err := url.Parse(got)
-		if err != nil || u.User == nil {
-			t.Errorf("%s: DATABASE_URL %q has no credentials", svc, raw)
-			continue
-		}
-		if p, _ := u.User.Password(); u.User.Username() != "livevote_"+role || p != env[pw[role]] {
-			t.Errorf("%s: DATABASE_URL connects as %q with %q, want livevote_%s with %s", svc, u.User.Username(), p, role, pw[role])
-		}
-		if _, err := interpolate(raw, map[string]string{}); err == nil {
-			t.Errorf("%s: DATABASE_URL=%q expands without .env, want compose to stop", svc, raw)
-		}
-		if svc != "migrate" && s.DependsOn["migrate"].Condition != "service_completed_successfully" {
-			t.Errorf("%s does not wait for migrate to succeed", svc)
-		}
-	}
-}
-
-// readCompose parses ../compose.yml as TestComposeFile does.
-func readCompose(t *testing.T) composeFile {
-	t.Helper()
-	b, err := os.ReadFile("../compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c composeFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("compose.yml: %v", err)
-	}
-	return c
-}
-
-// exampleEnv is a .env made from .env.example: each variable it names set
-// to a value of its own.
-func exampleEnv(t *testing.T) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile("../.env.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			env[strings.TrimSpace(k)] = "pw" + strings.ToLower(strings.ReplaceAll(k, "_", ""))
-		}
-	}
-	return env
 }
