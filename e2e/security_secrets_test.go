@@ -154,6 +154,7 @@ func TestSecurityStartupErrorsKeepSecrets(t *testing.T) {
 		{[]string{"worker", "result"}, "DATABASE_URL", "host=127.0.0.1 port=notaport user=u password=" + pw},
 		{[]string{"vote", "worker"}, "REDIS_URL", "redis://u:" + pw + "@127.0.0.1:notaport/0"},
 		{[]string{"vote", "worker"}, "REDIS_URL", "redis://:" + pw + "@127.0.0.1:6379/notadb"},
+		{[]string{"vote", "worker"}, "REDIS_URL", "redis://127.0.0.1:6379/notadb?password=" + pw},
 		{[]string{"vote", "worker"}, "REDIS_URL", "http://:" + pw + "@127.0.0.1:6379/0"},
 		{[]string{"worker", "result"}, "NATS_URL", "nats://worker:" + pw + "@127.0.0.1:notaport"},
 		{[]string{"worker", "result"}, "NATS_URL", "nats://worker:" + pw + "@127.0.0.1:4222,nats://worker:" + pw + "@127.0.0.1:bad"},
