@@ -141,6 +141,7 @@ var composeDefaults = map[string]map[string]string{
 		"PRESENT_FRAME_ANCESTORS":    "unset: no other site may frame the presenter view",
 		"WS_MAX_CLIENTS_PER_ADDRESS": "the default, for rooms behind one address",
 		"RESULT_PATH_PREFIX":         "unset: served at the root of port 8081, no reverse proxy",
+		"TRUSTED_PROXIES":            "from .env when set there; empty: no proxy is trusted",
 		"LOG_LEVEL":                  "info",
 	},
 }

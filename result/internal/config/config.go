@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"livevote/shared/clientaddr"
 	shared "livevote/shared/config"
 	"livevote/shared/fiberops"
 	"livevote/shared/poll"
@@ -38,6 +39,10 @@ type Config struct {
 	// host cannot take every socket the server can hold.
 	WSMaxClients           int
 	WSMaxClientsPerAddress int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (caps per address) and whose X-Forwarded-Proto and
+	// X-Forwarded-Host name the scheme and host the browser used.
+	TrustedProxies clientaddr.Trusted
 	// PathPrefix is the path under which the pages, API and WebSocket are
 	// served ("" or "/results", never a trailing slash), for a reverse
 	// proxy that sends one origin's /results/… here unchanged. Health and
@@ -103,6 +108,10 @@ func Load(getenv shared.Getenv) (Config, error) {
 	}
 	if c.WSMaxClientsPerAddress, err = shared.Int(getenv, "WS_MAX_CLIENTS_PER_ADDRESS", DefaultWSMaxClientsPerAddress, 1, 1_000_000); err != nil {
 		return c, err
+	}
+	proxies := shared.String(getenv, "TRUSTED_PROXIES", "")
+	if c.TrustedProxies, err = clientaddr.ParseTrusted(proxies); err != nil {
+		return c, fmt.Errorf("%w: TRUSTED_PROXIES=%q: %w", shared.ErrInvalid, shared.RedactString(proxies), err)
 	}
 	if c.PathPrefix, err = pathPrefix(getenv, "RESULT_PATH_PREFIX"); err != nil {
 		return c, err

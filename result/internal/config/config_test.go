@@ -38,6 +38,8 @@ func TestLoad(t *testing.T) {
 		{"ws max clients not a number", "WS_MAX_CLIENTS", "lots", false},
 		{"ws max per address", "WS_MAX_CLIENTS_PER_ADDRESS", "3", true},
 		{"ws max per address negative", "WS_MAX_CLIENTS_PER_ADDRESS", "-1", false},
+		{"trusted proxies", "TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7, fd00::/8", true},
+		{"bad trusted proxy", "TRUSTED_PROXIES", "10.0.0.0/8,proxy.example", false},
 		{"path prefix", "RESULT_PATH_PREFIX", "/results", true},
 		{"path prefix two segments", "RESULT_PATH_PREFIX", "/live/results-2/", true},
 		{"path prefix root", "RESULT_PATH_PREFIX", "/", true},

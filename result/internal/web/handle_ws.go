@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
+	"livevote/shared/clientaddr"
 	"livevote/shared/fiberops"
 )
 
@@ -33,10 +34,11 @@ func handleWS(s *server) fiber.Handler {
 			s.wsRefused.WithLabelValues("origin").Inc()
 			return c.Status(fiber.StatusForbidden).SendString("refused: pages of this origin may not open the WebSocket\n")
 		}
-		// The remote address of the connection: X-Forwarded-For is not
-		// trusted here. Checked before the poll is loaded, so that a
-		// client over a cap costs no database query.
-		addr := c.IP()
+		// The client's address: the connection's, or behind a trusted
+		// proxy (TRUSTED_PROXIES) the one it forwards; an IPv6 client by
+		// its /64. Checked before the poll is loaded, so that a client
+		// over a cap costs no database query.
+		addr := clientaddr.Key(fiberops.ClientAddr(c, s.cfg.TrustedProxies))
 		if why := s.limit.full(addr); why != "" {
 			s.wsRefused.WithLabelValues(why).Inc()
 			c.Set(fiber.HeaderRetryAfter, "5")

@@ -15,6 +15,7 @@ import (
 
 	"livevote/result/internal/config"
 	"livevote/result/internal/hub"
+	"livevote/shared/fiberops"
 	"livevote/shared/health"
 	"livevote/shared/poll"
 	"livevote/shared/tally"
@@ -85,14 +86,16 @@ func NewServer(logger *slog.Logger, cfg config.Config, d Deps) (*fiber.App, erro
 	for _, why := range []string{"origin", refusedMaxClients, refusedMaxPerAddress} {
 		s.wsRefused.WithLabelValues(why)
 	}
-	app := fiber.New(fiber.Config{
+	fcfg := fiber.Config{
 		AppName:               "result",
 		DisableStartupMessage: true,
 		BodyLimit:             4 << 10,
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
-	})
+	}
+	fiberops.ProxyConfig(&fcfg, cfg.TrustedProxies)
+	app := fiber.New(fcfg)
 	routes(app, s)
 	return app, nil
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"livevote/shared/ballot"
+	"livevote/shared/clientaddr"
 	shared "livevote/shared/config"
 	"livevote/shared/poll"
-	"livevote/vote/internal/clientaddr"
 	"livevote/vote/internal/ratelimit"
 )
 

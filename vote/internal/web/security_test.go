@@ -190,3 +190,42 @@ func setSite(req *http.Request, origin, fetchSite string) {
 		req.Header.Set("Sec-Fetch-Site", fetchSite)
 	}
 }
+
+// TestForwardedHostOnlyFromTrustedProxies: X-Forwarded-Host and
+// X-Forwarded-Proto name the links, QR codes and CSP of a page only when
+// they come from a proxy in TRUSTED_PROXIES; from anyone else they are
+// ignored, so a client cannot make a page (or a cached QR code) point at
+// a host of its choosing.
+func TestForwardedHostOnlyFromTrustedProxies(t *testing.T) {
+	for _, tt := range []struct {
+		name, proxies string
+		want, notWant string
+	}{
+		// app.Test's connections come from 0.0.0.0.
+		{"untrusted", "", "http://vote.example:8080/p/", "evil.example"},
+		{"other proxy trusted", "10.0.0.0/8", "http://vote.example:8080/p/", "evil.example"},
+		{"trusted", "0.0.0.0", "https://evil.example/p/", "vote.example"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newTestApp(t, &fakeStore{}, "TRUSTED_PROXIES", tt.proxies)
+			req := newRequest("POST", "/api/polls", "application/json", `{"question":"Which?","options":["Red","Blue"]}`)
+			req.Host = "vote.example:8080"
+			req.Header.Set("X-Forwarded-Host", "evil.example")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			resp, body := a.send(req)
+			if resp.StatusCode != 201 {
+				t.Fatalf("create: got %d %s", resp.StatusCode, body)
+			}
+			if !strings.Contains(body, `"vote_url":"`+tt.want) || strings.Contains(body, tt.notWant) {
+				t.Errorf("create: got %s, want vote_url %s… and no %s", body, tt.want, tt.notWant)
+			}
+			req = newRequest("GET", "/", "", "")
+			req.Host = "vote.example:8080"
+			req.Header.Set("X-Forwarded-Host", "evil.example")
+			resp, _ = a.send(req)
+			if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, tt.notWant) {
+				t.Errorf("CSP: got %q, want no %s", csp, tt.notWant)
+			}
+		})
+	}
+}

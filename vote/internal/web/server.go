@@ -117,7 +117,7 @@ func NewServer(logger *slog.Logger, cfg config.Config, store Store, voters Voter
 		hostname:    host,
 		metrics:     newMetrics(reg),
 	}
-	app := fiber.New(fiber.Config{
+	fcfg := fiber.Config{
 		AppName: "vote",
 		// The largest body of any route; the others check their own
 		// smaller limit (limitBody).
@@ -127,7 +127,9 @@ func NewServer(logger *slog.Logger, cfg config.Config, store Store, voters Voter
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		ErrorHandler:          d.errorHandler,
-	})
+	}
+	fiberops.ProxyConfig(&fcfg, cfg.TrustedProxies)
+	app := fiber.New(fcfg)
 	routes(app, d, reg)
 	return app, nil
 }

@@ -2,13 +2,13 @@ package web
 
 import (
 	"context"
-	"net/netip"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
 	"livevote/shared/ballot"
-	"livevote/vote/internal/clientaddr"
+	"livevote/shared/clientaddr"
+	"livevote/shared/fiberops"
 	"livevote/vote/internal/ratelimit"
 )
 
@@ -92,13 +92,5 @@ func (d *deps) allow(ctx context.Context, c *fiber.Ctx, kind ratelimit.Kind) (*l
 // or behind a trusted proxy the address it forwards (TRUSTED_PROXIES);
 // IPv6 by its /64.
 func (d *deps) clientKey(c *fiber.Ctx) string {
-	remote, _ := netip.AddrFromSlice(c.Context().RemoteIP())
-	if d.cfg.TrustedProxies.Len() == 0 {
-		return clientaddr.Key(remote)
-	}
-	var forwarded []string
-	for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
-		forwarded = append(forwarded, string(v))
-	}
-	return clientaddr.Key(d.cfg.TrustedProxies.Client(remote, forwarded))
+	return clientaddr.Key(fiberops.ClientAddr(c, d.cfg.TrustedProxies))
 }

@@ -1,5 +1,6 @@
-// Package clientaddr finds the address a request comes from, for the rate
-// limits: the connection's own, or, behind proxies the operator trusts
+// Package clientaddr finds the address a request comes from, for the vote
+// server's rate limits and the result server's caps on sockets per
+// address: the connection's own, or, behind proxies the operator trusts
 // (TRUSTED_PROXIES), the one they name in X-Forwarded-For.
 package clientaddr
 
@@ -53,6 +54,17 @@ func ParseTrusted(s string) (Trusted, error) {
 
 // Len is how many addresses and prefixes t holds.
 func (t Trusted) Len() int { return len(t.prefixes) }
+
+// Strings returns t's prefixes as CIDR strings (an address as its /32 or
+// /128), the form Fiber's TrustedProxies takes: the servers believe a
+// request's X-Forwarded-Host and X-Forwarded-Proto only from these.
+func (t Trusted) Strings() []string {
+	out := make([]string, len(t.prefixes))
+	for i, p := range t.prefixes {
+		out[i] = p.String()
+	}
+	return out
+}
 
 func (t Trusted) contains(a netip.Addr) bool {
 	for _, p := range t.prefixes {
