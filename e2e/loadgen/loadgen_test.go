@@ -61,6 +61,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-vote", "http://127.0.0.1:8080"}, false},
 		{[]string{"-phases", "polls", "-polls", "10"}, true},
 		{[]string{"-polls", "0"}, false},
+		{[]string{"-limits", "on"}, true},
+		{[]string{"-limits", "default"}, false},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags(tt.args)

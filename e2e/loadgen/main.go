@@ -54,6 +54,9 @@ type options struct {
 	polls                          int
 	phases                         map[string]bool
 	floorServer                    int
+	// limits is "off" (the default) or "on": the rate limits checked on
+	// every vote at a rate no load reaches, to measure what they cost.
+	limits string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -67,6 +70,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL for a started system (a schema of its own is made and dropped)")
 	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS for a started system")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the ingest phase sends votes")
+	fs.StringVar(&o.limits, "limits", "off", `rate limits of a started system: "off", or "on" (checked on every vote and new voter, at 1000000/s so that none is refused: what they cost)`)
 	fs.IntVar(&o.conns, "conns", 64, "keep-alive connections of the ingest phase")
 	rates := fs.String("rates", "200,2000", "steady rates (votes/s) of the latency phase")
 	fs.DurationVar(&o.rateDuration, "rate-duration", 5*time.Second, "how long each steady rate runs")
@@ -99,6 +103,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if (o.voteURL == "") != (o.resultURL == "") {
 		return o, fmt.Errorf("-vote and -result go together")
+	}
+	if o.limits != "off" && o.limits != "on" {
+		return o, fmt.Errorf(`-limits: want "off" or "on", got %q`, o.limits)
 	}
 	return o, nil
 }
