@@ -2,11 +2,9 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"os"
+	"livevote/vote/internal/testredis"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,28 +64,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 
 func testClient(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("Redis at TEST_REDIS_URL (%s) is unreachable: %v; start it with `make services`", url, err)
-	}
-	stream := "test_ratelimit_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := rdb.Keys(ctx, "*"+stream+":*").Result()
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		rdb.Close()
-	})
-	return rdb, stream
+	return testredis.Client(t)
 }
 
 // TestLimiterShared: two limiters of one stream (two vote servers) share

@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"livevote/vote/internal/testredis"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,19 +19,7 @@ import (
 
 func testClient(t testing.TB) *redis.Client {
 	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("Redis at TEST_REDIS_URL (%s) is unreachable: %v; start it with `make services`", url, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
+	rdb, _ := testredis.Client(t)
 	return rdb
 }
 

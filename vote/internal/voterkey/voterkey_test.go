@@ -3,10 +3,9 @@ package voterkey
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
+	"livevote/vote/internal/testredis"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,24 +19,7 @@ import (
 
 func testClient(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("Redis at TEST_REDIS_URL (%s) is unreachable: %v; start it with `make services`", url, err)
-	}
-	stream := "test_voterkey_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() {
-		rdb.Del(context.Background(), RedisKey(stream))
-		rdb.Close()
-	})
-	return rdb, stream
+	return testredis.Client(t)
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
