@@ -279,11 +279,11 @@ func (d *deps) refused(pollID string, err error) castResult {
 	case redis.IsOOMError(err):
 		// maxmemory reached with noeviction: nothing was written.
 		d.metrics.rejected.WithLabelValues("full").Inc()
-		d.logger.Warn("vote not recorded: Redis is full", "poll", pollID, "error", err)
+		d.refusals.Warn(d.logger, "vote not recorded: Redis is full", "poll", pollID, "error", err)
 		return castResult{status: fiber.StatusServiceUnavailable, full: true}
 	}
 	d.metrics.rejected.WithLabelValues("unavailable").Inc()
-	d.logger.Warn("vote not recorded", "poll", pollID, "error", err)
+	d.refusals.Warn(d.logger, "vote not recorded", "poll", pollID, "error", err)
 	return castResult{status: fiber.StatusServiceUnavailable}
 }
 

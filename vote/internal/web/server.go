@@ -19,6 +19,7 @@ import (
 
 	"livevote/shared/fiberops"
 	"livevote/shared/health"
+	"livevote/shared/logging"
 	"livevote/shared/poll"
 	"livevote/vote/internal/config"
 	"livevote/vote/internal/pollcache"
@@ -68,6 +69,9 @@ type deps struct {
 	defaultPoll poll.Poll
 	hostname    string
 	metrics     *metrics
+	// refusals keeps a dependency failure that every vote hits to a line
+	// a second (the metrics count every one).
+	refusals *logging.Sampler
 }
 
 // pageNames are the templates under templates/, each rendered inside
@@ -116,6 +120,7 @@ func NewServer(logger *slog.Logger, cfg config.Config, store Store, voters Voter
 		defaultPoll: cfg.DefaultPoll(),
 		hostname:    host,
 		metrics:     newMetrics(reg),
+		refusals:    &logging.Sampler{Every: time.Second},
 	}
 	fcfg := fiber.Config{
 		AppName: "vote",
