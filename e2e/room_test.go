@@ -47,9 +47,9 @@ func TestRoomBehindOneAddress(t *testing.T) {
 	defer transport.CloseIdleConnections()
 	var (
 		refused, unavailable, sent atomic.Int64
-		mu            sync.Mutex
-		want          = make(map[string]string, roomSize)
-		failures      []string
+		mu                         sync.Mutex
+		want                       = make(map[string]string, roomSize)
+		failures                   []string
 	)
 	fail := func(msg string) {
 		mu.Lock()
