@@ -131,6 +131,21 @@ func OptionalURL(getenv Getenv, key string, schemes ...string) (*url.URL, error)
 	return u, nil
 }
 
+// URLList returns a comma-separated list of URLs (NATS_URL may name
+// several servers of a cluster), each checked as URL checks one, joined
+// again with commas and no spaces.
+func URLList(getenv Getenv, key, def string, schemes ...string) (string, error) {
+	parts := strings.Split(String(getenv, key, def), ",")
+	for i, p := range parts {
+		u, err := URL(func(string) string { return strings.TrimSpace(p) }, key, "", schemes...)
+		if err != nil {
+			return "", err
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ","), nil
+}
+
 // Duration returns the variable parsed by time.ParseDuration; it must be
 // positive.
 func Duration(getenv Getenv, key string, def time.Duration) (time.Duration, error) {

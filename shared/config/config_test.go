@@ -105,3 +105,24 @@ func TestNameAndLabel(t *testing.T) {
 		t.Errorf("Label = %q, want trimmed %q", got, "Cats")
 	}
 }
+
+func TestURLList(t *testing.T) {
+	for _, tt := range []struct {
+		value, want string
+		ok          bool
+	}{
+		{"", "nats://127.0.0.1:4222", true},
+		{"nats://a:4222, nats://u:p@b:4222 ,tls://c:4222", "nats://a:4222,nats://u:p@b:4222,tls://c:4222", true},
+		{"nats://a:4222,", "", false},
+		{"nats://a:4222,http://b", "", false},
+		{"nats://a:4222,nats://u:s3cret@b:0", "", false},
+	} {
+		got, err := URLList(func(string) string { return tt.value }, "NATS_URL", "nats://127.0.0.1:4222", "nats", "tls")
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("URLList(%q): got %q, %v; want %q, ok=%v", tt.value, got, err, tt.want, tt.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("URLList(%q): error %q shows the password", tt.value, err)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func Load(getenv shared.Getenv) (Config, error) {
 		// redacted URL only.
 		return c, fmt.Errorf("%w: DATABASE_URL=%q: not a PostgreSQL connection string", shared.ErrInvalid, shared.Redacted(dbURL))
 	}
-	if c.NATSURL, err = natsURLs(getenv); err != nil {
+	if c.NATSURL, err = shared.URLList(getenv, "NATS_URL", shared.DefaultNATSURL, "nats", "tls"); err != nil {
 		return c, err
 	}
 	if c.Addr, err = shared.Addr(getenv, "RESULT_ADDR", ":8081"); err != nil {
@@ -159,20 +159,4 @@ func origins(getenv shared.Getenv, key string) ([]fiberops.Origin, error) {
 		list = append(list, o)
 	}
 	return list, nil
-}
-
-// natsURLs checks NATS_URL, which may name several servers of a cluster
-// separated by commas, each checked as a URL.
-func natsURLs(getenv shared.Getenv) (string, error) {
-	raw := shared.String(getenv, "NATS_URL", shared.DefaultNATSURL)
-	parts := strings.Split(raw, ",")
-	for i, p := range parts {
-		one := func(string) string { return strings.TrimSpace(p) }
-		u, err := shared.URL(one, "NATS_URL", "", "nats", "tls")
-		if err != nil {
-			return "", err
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ","), nil
 }

@@ -3,7 +3,6 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,7 +62,7 @@ func Load(getenv shared.Getenv) (Config, error) {
 	if c.Postgres, err = pgxpool.ParseConfig(dbURL.String()); err != nil {
 		return c, fmt.Errorf("DATABASE_URL: %s: %w", shared.Redacted(dbURL), err)
 	}
-	if c.NATSURL, err = natsURLs(getenv); err != nil {
+	if c.NATSURL, err = shared.URLList(getenv, "NATS_URL", shared.DefaultNATSURL, "nats", "tls"); err != nil {
 		return c, err
 	}
 	if c.Addr, err = shared.Addr(getenv, "WORKER_ADDR", ":8082"); err != nil {
@@ -94,18 +93,4 @@ func (c Config) NewRedis() redis.UniversalClient {
 		return redis.NewClusterClient(c.RedisCluster)
 	}
 	return redis.NewClient(c.Redis)
-}
-
-// natsURLs checks NATS_URL, which may name several servers of a cluster
-// separated by commas, each checked as a URL.
-func natsURLs(getenv shared.Getenv) (string, error) {
-	parts := strings.Split(shared.String(getenv, "NATS_URL", shared.DefaultNATSURL), ",")
-	for i, p := range parts {
-		u, err := shared.URL(func(string) string { return strings.TrimSpace(p) }, "NATS_URL", "", "nats", "tls")
-		if err != nil {
-			return "", err
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ","), nil
 }
