@@ -66,6 +66,10 @@ func (t Trusted) Strings() []string {
 	return out
 }
 
+// Contains reports whether a (a connection's peer) is one of the trusted
+// proxies.
+func (t Trusted) Contains(a netip.Addr) bool { return t.contains(a.Unmap()) }
+
 func (t Trusted) contains(a netip.Addr) bool {
 	for _, p := range t.prefixes {
 		if p.Contains(a) {

@@ -2,6 +2,7 @@ package fiberops
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -23,12 +24,85 @@ func ClientAddr(c *fiber.Ctx, trusted clientaddr.Trusted) netip.Addr {
 	return trusted.Client(remote, forwarded)
 }
 
-// ProxyConfig sets app config so that the request's scheme and host
-// (Protocol, Hostname: the pages' links, QR codes and CSP) follow
-// X-Forwarded-Proto and X-Forwarded-Host only from the trusted proxies;
-// from anyone else those headers are ignored, so a client cannot make a
-// page or a cached QR code name a host of its choosing.
-func ProxyConfig(cfg *fiber.Config, trusted clientaddr.Trusted) {
+// ProxyConfig makes Fiber itself believe no forwarded header: its
+// Protocol, Hostname and BaseURL would read several of them (X-Url-Scheme,
+// X-Forwarded-Ssl, the leftmost X-Forwarded-Host) that common proxies pass
+// on from the client. The scheme and host of a request come from Scheme,
+// Host and BaseURL instead, which the Forwarded middleware sets.
+func ProxyConfig(cfg *fiber.Config) {
 	cfg.EnableTrustedProxyCheck = true
-	cfg.TrustedProxies = trusted.Strings()
+	cfg.TrustedProxies = nil
 }
+
+// Keys of the request's scheme and host in the context's locals.
+const (
+	schemeKey = "fiberops.scheme"
+	hostKey   = "fiberops.host"
+)
+
+// Forwarded finds the scheme and host the browser used, once per request:
+// those of the connection and its Host header, or, when the connection
+// comes from one of the trusted proxies, the last X-Forwarded-Proto
+// ("http" or "https" only) and the last X-Forwarded-Host (the values the
+// nearest proxy wrote; what a client sent before them is ignored). The
+// pages' links, QR codes, CSP and the cookies' Secure flag follow them.
+func Forwarded(trusted clientaddr.Trusted) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		scheme, host := directScheme(c), string(c.Request().Host())
+		if trusted.Len() > 0 {
+			remote, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+			if trusted.Contains(remote) {
+				if p := lastValue(c, fiber.HeaderXForwardedProto); p == "http" || p == "https" {
+					scheme = p
+				}
+				if h := lastValue(c, fiber.HeaderXForwardedHost); h != "" && hostChars(h) {
+					host = h
+				}
+			}
+		}
+		c.Locals(schemeKey, scheme)
+		c.Locals(hostKey, host)
+		return c.Next()
+	}
+}
+
+// lastValue is the last comma-separated value of the last header named
+// key, trimmed and lower-cased.
+func lastValue(c *fiber.Ctx, key string) string {
+	all := c.Request().Header.PeekAll(key)
+	if len(all) == 0 {
+		return ""
+	}
+	v := string(all[len(all)-1])
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+func directScheme(c *fiber.Ctx) string {
+	if c.Context().IsTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+// Scheme is the scheme the browser used ("http" or "https"), as Forwarded
+// found it.
+func Scheme(c *fiber.Ctx) string {
+	if s, ok := c.Locals(schemeKey).(string); ok {
+		return s
+	}
+	return directScheme(c)
+}
+
+// Host is the host (and port) the browser used, as Forwarded found it.
+func Host(c *fiber.Ctx) string {
+	if h, ok := c.Locals(hostKey).(string); ok {
+		return h
+	}
+	return string(c.Request().Host())
+}
+
+// BaseURL is Scheme://Host.
+func BaseURL(c *fiber.Ctx) string { return Scheme(c) + "://" + Host(c) }

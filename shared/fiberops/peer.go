@@ -19,14 +19,14 @@ func PeerURL(c *fiber.Ctx, configured *url.URL, port string) *url.URL {
 		u := *configured
 		return &u
 	}
-	host := c.Hostname()
+	host := Host(c)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	if host == "" {
 		host = "localhost"
 	}
-	return &url.URL{Scheme: c.Protocol(), Host: net.JoinHostPort(trimBrackets(host), port)}
+	return &url.URL{Scheme: Scheme(c), Host: net.JoinHostPort(trimBrackets(host), port)}
 }
 
 func trimBrackets(h string) string {
@@ -55,7 +55,7 @@ func Lang(c *fiber.Ctx) string {
 	if q == lang && c.Cookies(i18n.CookieName) != lang {
 		c.Cookie(&fiber.Cookie{
 			Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 60 * 60,
-			SameSite: fiber.CookieSameSiteLaxMode, Secure: c.Protocol() == "https",
+			SameSite: fiber.CookieSameSiteLaxMode, Secure: Scheme(c) == "https",
 		})
 	}
 	c.Vary(fiber.HeaderAcceptLanguage, fiber.HeaderCookie)

@@ -100,7 +100,7 @@ func SocketOrigin(base *url.URL) string {
 
 // SelfSocketOrigin is SocketOrigin of the server as this request reached it.
 func SelfSocketOrigin(c *fiber.Ctx) string {
-	return SocketOrigin(&url.URL{Scheme: c.Protocol(), Host: c.Hostname()})
+	return SocketOrigin(&url.URL{Scheme: Scheme(c), Host: Host(c)})
 }
 
 func hostChars(h string) bool {

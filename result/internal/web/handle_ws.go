@@ -30,7 +30,7 @@ func handleWS(s *server) fiber.Handler {
 		s.Hub.Serve(c.Conn, id)
 	})
 	return func(c *fiber.Ctx) error {
-		if !s.originAllowed(c.Get(fiber.HeaderOrigin), c.Hostname()) {
+		if !s.originAllowed(c.Get(fiber.HeaderOrigin), fiberops.Host(c)) {
 			s.wsRefused.WithLabelValues("origin").Inc()
 			return c.Status(fiber.StatusForbidden).SendString("refused: pages of this origin may not open the WebSocket\n")
 		}

@@ -9,6 +9,7 @@ import (
 func routes(app *fiber.App, s *server) {
 	// First, to count and time every answer, by route pattern.
 	app.Use(fiberops.RequestMetrics(s.Registry))
+	app.Use(fiberops.Forwarded(s.cfg.TrustedProxies))
 	// Every answer carries the security headers; the pages connect to this
 	// server's own WebSocket only. The presenter view may be framed by the
 	// origins an operator lists (slides).

@@ -94,7 +94,7 @@ func NewServer(logger *slog.Logger, cfg config.Config, d Deps) (*fiber.App, erro
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 	}
-	fiberops.ProxyConfig(&fcfg, cfg.TrustedProxies)
+	fiberops.ProxyConfig(&fcfg)
 	app := fiber.New(fcfg)
 	routes(app, s)
 	return app, nil

@@ -18,7 +18,7 @@ func refuseCrossSite(d *deps) fiber.Handler {
 		case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
 			return c.Next()
 		}
-		if !crossSite(c.Get("Sec-Fetch-Site"), c.Get(fiber.HeaderOrigin), c.Hostname()) {
+		if !crossSite(c.Get("Sec-Fetch-Site"), c.Get(fiber.HeaderOrigin), fiberops.Host(c)) {
 			return c.Next()
 		}
 		d.metrics.crossSite.Inc()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"livevote/shared/fiberops"
 	"livevote/shared/poll"
 	"livevote/vote/internal/votequeue"
 )
@@ -54,7 +55,7 @@ func handleManagePage(d *deps) fiber.Handler {
 			Token:      token,
 			Action:     "/p/" + rec.ID + "/manage",
 			VoteURL:    voteURL(c, rec.ID),
-			VoteHost:   c.BaseURL(),
+			VoteHost:   fiberops.BaseURL(c),
 			VotePath:   "/p/" + rec.ID,
 			QRURL:      "/p/" + rec.ID + "/qr.svg",
 			ResultsURL: resultsURL(base, rec.ID),

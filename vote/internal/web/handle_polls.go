@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"livevote/shared/fiberops"
 	"livevote/shared/poll"
 	"livevote/vote/internal/votequeue"
 )
@@ -99,7 +100,7 @@ func handleCreatePoll(d *deps) fiber.Handler {
 			d.logger.Warn("poll not created", "error", err)
 			return apiError(c, fiber.StatusServiceUnavailable, "poll "+unavailableMsg)
 		}
-		base := c.BaseURL()
+		base := fiberops.BaseURL(c)
 		c.Location("/api/polls/" + rec.ID)
 		return c.Status(fiber.StatusCreated).JSON(poll.Created{
 			Poll:        rec.Poll,

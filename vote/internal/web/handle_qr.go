@@ -27,7 +27,9 @@ func handleQR(d *deps) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+		// The image encodes the host the browser used: a shared cache
+		// must not hand one client's image to another.
+		c.Set(fiber.HeaderCacheControl, "private, max-age=300")
 		c.Type("svg")
 		return c.SendString(svg)
 	}

@@ -13,6 +13,7 @@ func routes(app *fiber.App, d *deps, reg *prometheus.Registry) {
 
 	// First, to count and time every answer, by route pattern.
 	app.Use(fiberops.RequestMetrics(reg))
+	app.Use(fiberops.Forwarded(d.cfg.TrustedProxies))
 
 	// Every answer carries the security headers; the pages may connect to
 	// the result server's WebSocket. Cross-site posts stop before any

@@ -229,3 +229,29 @@ func TestForwardedHostOnlyFromTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestVoterIDOnlyForPagesOpened: a page fetched as an image or a script
+// (another site's <img src> pointing here) gets no voter id, so it spends
+// none of the address's new-voter budget; a page a person opens does.
+func TestVoterIDOnlyForPagesOpened(t *testing.T) {
+	a := newTestApp(t, &fakeStore{})
+	for _, tt := range []struct {
+		dest string
+		want bool
+	}{
+		{"", true},
+		{"document", true},
+		{"image", false},
+		{"script", false},
+		{"iframe", false},
+	} {
+		req := newRequest("GET", "/", "", "")
+		if tt.dest != "" {
+			req.Header.Set("Sec-Fetch-Dest", tt.dest)
+		}
+		resp, _ := a.send(req)
+		if got := cookie(resp, voterCookie) != nil; got != tt.want {
+			t.Errorf("Sec-Fetch-Dest %q: voter id set %v, want %v", tt.dest, got, tt.want)
+		}
+	}
+}

@@ -133,7 +133,7 @@ func NewServer(logger *slog.Logger, cfg config.Config, store Store, voters Voter
 		IdleTimeout:           60 * time.Second,
 		ErrorHandler:          d.errorHandler,
 	}
-	fiberops.ProxyConfig(&fcfg, cfg.TrustedProxies)
+	fiberops.ProxyConfig(&fcfg)
 	app := fiber.New(fcfg)
 	routes(app, d, reg)
 	return app, nil
@@ -197,7 +197,7 @@ func setCookie(c *fiber.Ctx, name, value, path string) {
 		MaxAge:   365 * 24 * 60 * 60,
 		HTTPOnly: true,
 		SameSite: fiber.CookieSameSiteLaxMode,
-		Secure:   c.Protocol() == "https",
+		Secure:   fiberops.Scheme(c) == "https",
 	})
 }
 
@@ -263,7 +263,7 @@ func (d *deps) resultBase(c *fiber.Ctx) *url.URL {
 
 // voteURL is the vote page of pollID at this server, as c reached it.
 func voteURL(c *fiber.Ctx, pollID string) string {
-	return c.BaseURL() + "/p/" + pollID
+	return fiberops.BaseURL(c) + "/p/" + pollID
 }
 
 // manageURL is the manage page of pollID with its token.

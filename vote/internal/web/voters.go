@@ -48,6 +48,13 @@ func (d *deps) offerVoterID(c *fiber.Ctx) {
 	if s == nil || knownVoter(c, s) != "" {
 		return
 	}
+	// Only a page a person opens gets an id: an image or a script of
+	// another site pointing here (<img src="https://vote.example/">)
+	// would otherwise spend the new-voter budget of everyone behind the
+	// visitor's address. Browsers say what a request is for.
+	if dest := c.Get("Sec-Fetch-Dest"); dest != "" && dest != "document" {
+		return
+	}
 	ctx, cancel := redisContext(c)
 	defer cancel()
 	dec, err := d.limits.Allow(ctx, ratelimit.NewVoters, d.clientKey(c))
