@@ -179,6 +179,7 @@ var composeChecks = []composeCheck{
 	{"hardening", checkComposeHardening},
 	{"users", checkComposeUsers},
 	{"published ports", checkComposePorts},
+	{"networks", checkComposeNetworks},
 	{"stop grace", checkComposeGrace},
 	{"start order", checkComposeDependsOn},
 	{"public URLs", checkComposePublicURLs},
@@ -558,6 +559,50 @@ func checkComposePorts(l *composeLoad) []string {
 			p = append(p, fmt.Sprintf("%s: publishes %v, want %v", name, got, want))
 		}
 	}
+	return p
+}
+
+// composeReaches is who may reach each dependency: a service outside its
+// list must share no network with it (the public result server cannot
+// reach Redis, the vote server neither PostgreSQL nor NATS).
+var composeReaches = map[string][]string{
+	"redis":    {"vote", "worker"},
+	"postgres": {"postgres-roles", "migrate", "worker", "result"},
+	"nats":     {"worker", "result"},
+}
+
+func checkComposeNetworks(l *composeLoad) []string {
+	var p []string
+	for dep, allowed := range composeReaches {
+		d, ok := l.p.Services[dep]
+		if !ok {
+			continue
+		}
+		if len(d.Networks) == 0 {
+			p = append(p, dep+": on the default network, which every service shares")
+			continue
+		}
+		for net := range d.Networks {
+			if n := l.p.Networks[net]; !n.Internal {
+				p = append(p, fmt.Sprintf("%s: network %s is not internal", dep, net))
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(l.p.Services)) {
+			if name == dep || slices.Contains(allowed, name) {
+				continue
+			}
+			svc := l.p.Services[name]
+			if len(svc.Networks) == 0 {
+				p = append(p, fmt.Sprintf("%s: on the default network, so it may share one with %s", name, dep))
+			}
+			for net := range svc.Networks {
+				if _, shared := d.Networks[net]; shared {
+					p = append(p, fmt.Sprintf("%s reaches %s (network %s), want only %v", name, dep, net, allowed))
+				}
+			}
+		}
+	}
+	slices.Sort(p)
 	return p
 }
 
