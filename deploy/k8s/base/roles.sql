@@ -72,6 +72,10 @@ BEGIN
         END IF;
         EXECUTE format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
             r.name, r.password);
+        -- Settings a role gave itself (a stolen password's ALTER ROLE ...
+        -- SET statement_timeout = 1, search_path = nowhere) go on every
+        -- re-run.
+        EXECUTE format('ALTER ROLE %I RESET ALL', r.name);
     END LOOP;
 
     -- The schema: only the migrating role may create in it. PostgreSQL 15
