@@ -109,7 +109,7 @@ var composeDefaults = map[string]map[string]string{
 		"RATE_LIMIT_VOTES":      "from .env when set there; empty: the default limit",
 		"TRUSTED_PROXIES":       "from .env when set there; empty: no proxy is trusted",
 		"VOTE_STREAM_SHARDS":    "in the contract's table, not read by the code yet: one stream",
-		"REDIS_WAIT_REPLICAS":   "in the contract's table, not read by the code yet: no replica",
+		"REDIS_WAIT_REPLICAS":   "0: no WAIT, the compose Redis has no replica",
 	},
 	"worker": {
 		"WORKER_ADDR":        ":8082, asked by the healthcheck, published nowhere",

@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	rdb := cfg.NewRedis()
 	defer rdb.Close()
-	queue := votequeue.New(rdb, cfg.Stream)
+	queue := votequeue.NewWaiting(rdb, cfg.Stream, votequeue.Wait{Replicas: cfg.WaitReplicas, Timeout: config.WaitTimeout})
 	defer queue.Close()
 
 	voters := voterkey.New(rdb, cfg.Stream, logger)

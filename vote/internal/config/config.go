@@ -24,6 +24,9 @@ type Config struct {
 	RedisCluster *redis.ClusterOptions
 	Addr         string
 	Stream       string
+	// WaitReplicas is how many Redis replicas must hold a write before it
+	// is acknowledged (REDIS_WAIT_REPLICAS); 0 sends no WAIT.
+	WaitReplicas int
 	// Labels maps each option id of the default poll to what people see.
 	Labels map[string]string
 	// ResultURL is where browsers reach the result server; nil means the
@@ -52,6 +55,19 @@ const (
 	DefaultVoteLimit     = "3000/m"
 )
 
+// MaxWaitReplicas bounds REDIS_WAIT_REPLICAS: more replicas of one
+// primary than that is a typo, not a deployment.
+const MaxWaitReplicas = 16
+
+// WaitTimeout is how long a write waits for REDIS_WAIT_REPLICAS replicas
+// before the vote server answers 503. A replica on the same network
+// acknowledges in about a millisecond, so one second is a replica that is
+// down or far behind; it is below the Redis client's read timeout (2 s),
+// so WAIT's own answer is read, and below the 3 s a request waits for
+// Redis. Not a variable: the contract names none, and no deployment needs
+// another.
+const WaitTimeout = time.Second
+
 // MinVoterSecret is the shortest VOTER_SECRET taken, in bytes.
 const MinVoterSecret = ballot.MinVoterKeyLen
 
@@ -79,6 +95,11 @@ func Load(getenv shared.Getenv) (Config, error) {
 		c.Redis.MaxRetries = 1 // a connection broken by a Redis restart is retried once
 		c.Redis.DialerRetries = 1
 		c.Redis.DialerRetryTimeout = 10 * time.Millisecond
+	}
+	// 0 by default: the contract's single Redis has no replica, and 1
+	// would refuse every vote there; docs/DESIGN.md, "Waiting for replicas".
+	if c.WaitReplicas, err = shared.Int(getenv, "REDIS_WAIT_REPLICAS", 0, 0, MaxWaitReplicas); err != nil {
+		return c, err
 	}
 	if c.Addr, err = shared.Addr(getenv, "VOTE_ADDR", ":8080"); err != nil {
 		return c, err

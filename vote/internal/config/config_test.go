@@ -20,6 +20,9 @@ func TestLoadDefaults(t *testing.T) {
 	if c.ResultURL != nil {
 		t.Errorf("got RESULT_URL %v, want nil (the page's host, port 8081)", c.ResultURL)
 	}
+	if c.WaitReplicas != 0 {
+		t.Errorf("got REDIS_WAIT_REPLICAS %d, want 0 (no WAIT: the default Redis has no replica)", c.WaitReplicas)
+	}
 	if c.Redis == nil || c.Redis.Addr != "127.0.0.1:6379" || c.RedisCluster != nil {
 		t.Errorf("got Redis %+v cluster %+v, want 127.0.0.1:6379 and no cluster", c.Redis, c.RedisCluster)
 	}
@@ -32,7 +35,7 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadSettings(t *testing.T) {
 	c, err := Load(env(map[string]string{
 		"RESULT_URL": "https://example.org/poll/?x=1", "POLL_CREATE_TOKEN": " s3cret ",
-		"OPTION_A": "Tea", "OPTION_B": "Coffee", "VOTE_STREAM": "v2",
+		"OPTION_A": "Tea", "OPTION_B": "Coffee", "VOTE_STREAM": "v2", "REDIS_WAIT_REPLICAS": "2",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +45,9 @@ func TestLoadSettings(t *testing.T) {
 	}
 	if c.CreateToken != "s3cret" || c.Stream != "v2" {
 		t.Errorf("got token %q stream %q, want s3cret and v2", c.CreateToken, c.Stream)
+	}
+	if c.WaitReplicas != 2 {
+		t.Errorf("got REDIS_WAIT_REPLICAS %d, want 2", c.WaitReplicas)
 	}
 	if got := c.DefaultPoll().Question; got != "Tea vs Coffee!" {
 		t.Errorf("question %q, want Tea vs Coffee!", got)
@@ -74,6 +80,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"},
 		{"TRUSTED_PROXIES", "10.0.0.0/40"},
 		{"VOTER_SECRET", "short"},
+		{"REDIS_WAIT_REPLICAS", "-1"},
+		{"REDIS_WAIT_REPLICAS", "17"},
+		{"REDIS_WAIT_REPLICAS", "one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

@@ -95,7 +95,7 @@ func (q *Queue) Create(ctx context.Context, rec poll.Record) error {
 	if err != nil {
 		return fmt.Errorf("creating poll: %w", err)
 	}
-	n, err := q.scripts.create.Run(ctx, q.rdb, q.keys(rec.ID), rec.ID, string(def)).Int()
+	n, err := q.run(ctx, q.scripts.create, q.keys(rec.ID), rec.ID, string(def))
 	if err != nil {
 		return fmt.Errorf("creating poll: %w", err)
 	}
@@ -114,7 +114,7 @@ func (q *Queue) SetState(ctx context.Context, pollID, state string) (bool, error
 	if state == poll.StateClosed {
 		op = ballot.OpClose
 	}
-	n, err := q.scripts.state.Run(ctx, q.rdb, q.keys(pollID), pollID, state, op).Int()
+	n, err := q.run(ctx, q.scripts.state, q.keys(pollID), pollID, state, op)
 	if err != nil {
 		return false, fmt.Errorf("setting poll state: %w", err)
 	}
@@ -125,6 +125,43 @@ func (q *Queue) SetState(ctx context.Context, pollID, state string) (bool, error
 		return false, nil
 	}
 	return true, nil
+}
+
+// run runs script and reads its whole-number answer. With replicas to
+// wait for, the script and a WAIT after it go in one pipeline, on one
+// connection; too few replicas is ErrNotReplicated, even for an answer
+// that wrote nothing (the caller is told "not now", never "done" early).
+func (q *Queue) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (int64, error) {
+	if q.wait.Replicas <= 0 {
+		return script.Run(ctx, q.rdb, keys, args...).Int64()
+	}
+	exec := func(eval bool) (*redis.Cmd, error) {
+		pipe, err := q.pipeline()
+		if err != nil {
+			return nil, err
+		}
+		var cmd *redis.Cmd
+		if eval {
+			cmd = script.Eval(ctx, pipe, keys, args...)
+		} else {
+			cmd = script.EvalSha(ctx, pipe, keys, args...)
+		}
+		w := q.waitCmd(pipe)
+		_, _ = pipe.Exec(ctx)
+		return cmd, q.waited(w)
+	}
+	cmd, waited := exec(false)
+	if cmd != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd, waited = exec(true)
+	}
+	if cmd == nil {
+		return 0, waited
+	}
+	n, err := cmd.Int64()
+	if err != nil {
+		return 0, err
+	}
+	return n, waited
 }
 
 // Copy is what Redis holds of a poll: its definition, its state and the

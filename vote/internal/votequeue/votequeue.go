@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,7 +33,20 @@ var (
 	ErrPollClosed = errors.New("votequeue: poll is closed")
 	// ErrTaken reports a create whose poll id is already in use.
 	ErrTaken = errors.New("votequeue: poll id taken")
+	// ErrNotReplicated reports a write that fewer replicas than
+	// Wait.Replicas acknowledged within Wait.Timeout. It was not
+	// acknowledged; it may still reach the replicas (and be counted) later.
+	ErrNotReplicated = errors.New("votequeue: not enough Redis replicas acknowledged the write in time")
 )
+
+// Wait is how many replicas must hold a write before it is acknowledged
+// (Redis's WAIT), and how long to wait for them. Replicas 0 sends no WAIT.
+type Wait struct {
+	Replicas int
+	// Timeout must be positive when Replicas is (WAIT 0 would wait for
+	// ever), and below the client's read timeout.
+	Timeout time.Duration
+}
 
 // maxBatch bounds how many votes go in one pipeline.
 const maxBatch = 256
@@ -46,6 +60,7 @@ type Queue struct {
 	stream  string
 	scripts scripts
 	reqs    chan *pending
+	wait    Wait
 	wg      sync.WaitGroup
 
 	mu      sync.RWMutex
@@ -63,7 +78,16 @@ type pending struct {
 // New returns the Queue of stream on rdb and starts its senders; Close
 // stops them.
 func New(rdb redis.UniversalClient, stream string) *Queue {
-	q := &Queue{rdb: rdb, stream: stream, scripts: newScripts(""), reqs: make(chan *pending, maxBatch*senders)}
+	return NewWaiting(rdb, stream, Wait{})
+}
+
+// NewWaiting is New, acknowledging each write only once wait.Replicas
+// replicas hold it.
+func NewWaiting(rdb redis.UniversalClient, stream string, wait Wait) *Queue {
+	if wait.Replicas > 0 && wait.Timeout <= 0 {
+		wait.Timeout = time.Second
+	}
+	q := &Queue{rdb: rdb, stream: stream, scripts: newScripts(""), reqs: make(chan *pending, maxBatch*senders), wait: wait}
 	for i := 0; i < senders; i++ {
 		q.wg.Add(1)
 		go q.send()
@@ -97,7 +121,7 @@ func (q *Queue) Append(ctx context.Context, pollID, voterID, option string) (str
 		return "", fmt.Errorf("appending vote: %w", ctx.Err())
 	}
 	if p.err != nil {
-		if errors.Is(p.err, ErrNoPoll) || errors.Is(p.err, ErrPollClosed) {
+		if errors.Is(p.err, ErrNoPoll) || errors.Is(p.err, ErrPollClosed) || errors.Is(p.err, ErrNotReplicated) {
 			return "", p.err
 		}
 		return "", fmt.Errorf("appending vote: %w", p.err)
@@ -126,11 +150,21 @@ func (q *Queue) send() {
 				break fill
 			}
 		}
-		pipe := q.rdb.Pipeline()
+		pipe, err := q.pipeline()
+		if err != nil {
+			for _, p := range batch {
+				p.err = err
+				close(p.done)
+			}
+			continue
+		}
 		slots = q.queue(pipe, batch, slots[:0], false)
+		var waited error
 		if pipe.Len() > 0 {
+			w := q.waitCmd(pipe)
 			// Each command's own result is read below; Exec's error is the first.
 			_, _ = pipe.Exec(context.Background())
+			waited = q.waited(w)
 		}
 		retry = retry[:0]
 		for i, p := range batch {
@@ -141,6 +175,8 @@ func (q *Queue) send() {
 				// with the script's body this time.
 				retry = append(retry, p)
 				continue
+			} else if p.err == nil && waited != nil {
+				p.id, p.err = "", waited
 			}
 			close(p.done)
 		}
@@ -148,15 +184,69 @@ func (q *Queue) send() {
 		// and land after them in the stream: the order the server answers
 		// in is the stream's order.
 		if len(retry) > 0 {
-			pipe := q.rdb.Pipeline()
+			pipe, err := q.pipeline()
+			if err != nil {
+				for _, p := range retry {
+					p.err = err
+					close(p.done)
+				}
+				continue
+			}
 			slots = q.queue(pipe, retry, slots[:0], true)
+			w := q.waitCmd(pipe)
 			_, _ = pipe.Exec(context.Background())
+			waited := q.waited(w)
 			for i, p := range retry {
-				p.id, p.err = slots[i].result()
+				if p.id, p.err = slots[i].result(); p.err == nil && waited != nil {
+					p.id, p.err = "", waited
+				}
 				close(p.done)
 			}
 		}
 	}
+}
+
+// pipeline returns a pipeline whose commands all go over one connection
+// to the primary holding the stream, so a WAIT at its end counts the
+// replicas holding its writes. A cluster client would send a WAIT, which
+// names no key, to any node: there the pipeline is the stream's node's.
+// Without the node, nothing is written: a WAIT elsewhere would count
+// another connection's writes.
+func (q *Queue) pipeline() (redis.Pipeliner, error) {
+	if c, ok := q.rdb.(*redis.ClusterClient); ok && q.wait.Replicas > 0 {
+		node, err := c.MasterForKey(context.Background(), q.stream)
+		if err != nil {
+			return nil, fmt.Errorf("finding the Redis Cluster node of %s: %w", q.stream, err)
+		}
+		return node.Pipeline(), nil
+	}
+	return q.rdb.Pipeline(), nil
+}
+
+// waitCmd puts a WAIT at the end of pipe, after its writes; nil when no
+// replica is waited for.
+func (q *Queue) waitCmd(pipe redis.Pipeliner) *redis.Cmd {
+	if q.wait.Replicas <= 0 {
+		return nil
+	}
+	// go-redis's Wait is not on its pipelines; WAIT's timeout is in ms.
+	return pipe.Do(context.Background(), "wait", q.wait.Replicas, q.wait.Timeout.Milliseconds())
+}
+
+// waited reports whether w's WAIT saw enough replicas: nil when it did (or
+// nothing was waited for), ErrNotReplicated, or the error WAIT failed with.
+func (q *Queue) waited(w *redis.Cmd) error {
+	if w == nil {
+		return nil
+	}
+	n, err := w.Int64()
+	switch {
+	case err != nil:
+		return fmt.Errorf("waiting for %d Redis replicas: %w", q.wait.Replicas, err)
+	case int(n) < q.wait.Replicas:
+		return fmt.Errorf("%w: %d of %d within %s", ErrNotReplicated, n, q.wait.Replicas, q.wait.Timeout)
+	}
+	return nil
 }
 
 // slot is where a vote's answer will be: its command, and its place in

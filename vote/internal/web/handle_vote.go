@@ -201,6 +201,8 @@ type castResult struct {
 	status  int
 	limited *limited
 	full    bool
+	// unreplicated: Redis holds it, too few replicas did in time.
+	unreplicated bool
 }
 
 // cast checks option against pollID and appends the vote of c's voter. It
@@ -281,6 +283,10 @@ func (d *deps) refused(pollID string, err error) castResult {
 		d.metrics.rejected.WithLabelValues("full").Inc()
 		d.refusals.Warn(d.logger, "vote not recorded: Redis is full", "poll", pollID, "error", err)
 		return castResult{status: fiber.StatusServiceUnavailable, full: true}
+	case errors.Is(err, votequeue.ErrNotReplicated):
+		d.metrics.rejected.WithLabelValues("not_replicated").Inc()
+		d.refusals.Warn(d.logger, "vote not acknowledged: too few Redis replicas hold it (REDIS_WAIT_REPLICAS)", "poll", pollID, "error", err)
+		return castResult{status: fiber.StatusServiceUnavailable, unreplicated: true}
 	}
 	d.metrics.rejected.WithLabelValues("unavailable").Inc()
 	d.refusals.Warn(d.logger, "vote not recorded", "poll", pollID, "error", err)
@@ -316,6 +322,9 @@ func handleAPIVote(d *deps) fiber.Handler {
 		default:
 			if res.full {
 				return apiError(c, fiber.StatusServiceUnavailable, "vote "+fullMsg)
+			}
+			if res.unreplicated {
+				return apiError(c, fiber.StatusServiceUnavailable, "vote "+unreplicatedMsg)
 			}
 			return apiError(c, fiber.StatusServiceUnavailable, "vote "+unavailableMsg)
 		}

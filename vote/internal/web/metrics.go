@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for i := 0; i < poll.MaxOptions; i++ {
 		m.accepted.WithLabelValues(poll.OptionID(i))
 	}
-	for _, r := range []string{"invalid_option", "malformed_json", "content_type", "unknown_poll", "closed", "rate_limited", "full", "unavailable"} {
+	for _, r := range []string{"invalid_option", "malformed_json", "content_type", "unknown_poll", "closed", "rate_limited", "full", "not_replicated", "unavailable"} {
 		m.rejected.WithLabelValues(r)
 	}
 	for _, l := range []string{"new_voters", "votes"} {

@@ -277,3 +277,7 @@ const unavailableMsg = "not recorded: the vote queue (Redis) is unavailable; ple
 // fullMsg is what an API client is told when Redis refuses writes because
 // it reached its memory limit (maxmemory with noeviction).
 const fullMsg = "not recorded: the vote queue (Redis) is full; please try again in a minute"
+
+// unreplicatedMsg is what an API client is told when fewer Redis replicas
+// than REDIS_WAIT_REPLICAS acknowledged the write in time.
+const unreplicatedMsg = "not acknowledged: too few Redis replicas hold it yet (REDIS_WAIT_REPLICAS); it may still be counted; please try again"
