@@ -21,6 +21,7 @@
 package hub
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,7 @@ func New(m *Metrics, pinned ...string) *Hub {
 		h.pinned[id] = true
 		h.room(id)
 	}
+	go h.pinger()
 	return h
 }
 
@@ -408,8 +410,15 @@ func (h *Hub) Clients() int {
 // Serve runs one client of poll id until it disconnects, its write times
 // out or the hub closes: the poll's newest tally first, then every newer
 // one, and nothing of other polls.
+//
+// An idle client costs one goroutine, this one, blocked reading: clients
+// send nothing but pongs and close frames, and reading is how those are
+// processed and how a vanished client is noticed. Writes run on a
+// goroutine of their own that exists only while the client has something
+// to be sent (a tally, a ping, the close frame), so a slow client holds up
+// no one, and pings come from one ticker of the hub, not one per client.
 func (h *Hub) Serve(conn Conn, id string) {
-	c, r, ok := h.register(id)
+	c, r, ok := h.register(conn, id)
 	if !ok {
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
@@ -417,52 +426,93 @@ func (h *Hub) Serve(conn Conn, id string) {
 	}
 	defer h.unregister(c, r)
 
-	gone := make(chan struct{})
-	go func() {
-		// Clients send nothing but pongs and close frames; reading is how
-		// those are processed and how a vanished client is noticed.
-		defer close(gone)
-		conn.SetReadLimit(512)
-		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
+	conn.SetReadLimit(512)
+	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error {
+		if c.isEnded() {
+			return errEnded
+		}
+		return conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	// The writer must be gone before Serve returns: the connection is
+	// reused by the server once its handler is done.
+	c.end(conn)
+	c.writer.Wait()
+}
+
+var errEnded = errors.New("hub: client ended")
+
+// write is the client's writer: it sends what the mailbox holds until it
+// is empty, then ends. A failed write drops the client (Serve's read is
+// ended, so Serve returns).
+func (h *Hub) write(c *client) {
+	for {
+		job, ok := c.next()
+		if !ok {
+			return
+		}
+		var err error
+		switch {
+		case job.goingAway:
+			_ = c.conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+			c.end(c.conn)
+			continue
+		case job.ping:
+			err = c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+		case job.pm != nil:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err = c.conn.WritePreparedMessage(job.pm); err == nil {
+				h.metrics.Sent.Inc()
 			}
 		}
-	}()
+		if err != nil {
+			if !c.isEnded() {
+				h.metrics.Dropped.Inc()
+			}
+			c.end(c.conn)
+		}
+	}
+}
 
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
+// pinger asks every client for a pong each pingPeriod, until the hub
+// closes.
+func (h *Hub) pinger() {
+	t := time.NewTicker(pingPeriod)
+	defer t.Stop()
 	for {
 		select {
-		case <-c.wake:
-			pm := c.take()
-			if pm == nil {
-				continue
-			}
-			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := conn.WritePreparedMessage(pm); err != nil {
-				h.metrics.Dropped.Inc()
-				return
-			}
-			h.metrics.Sent.Inc()
-		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				h.metrics.Dropped.Inc()
-				return
-			}
-		case <-gone:
-			return
+		case <-t.C:
+			h.each(func(c *client) { c.queue(func() { c.ping = true }) })
 		case <-h.done:
-			_ = conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 			return
 		}
 	}
 }
 
-func (h *Hub) register(id string) (*client, *room, bool) {
+// each calls f for every client of every room.
+func (h *Hub) each(f func(*client)) {
+	h.mu.RLock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.RUnlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for c := range r.clients {
+			f(c)
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (h *Hub) register(conn Conn, id string) (*client, *room, bool) {
 	for {
 		h.mu.RLock()
 		closed := h.closed
@@ -482,7 +532,7 @@ func (h *Hub) register(id string) (*client, *room, bool) {
 			h.wg.Done()
 			continue
 		}
-		c := &client{seq: -1, wake: make(chan struct{}, 1)}
+		c := &client{hub: h, conn: conn, seq: -1}
 		if r.msg.pm != nil {
 			c.offer(r.msg)
 		}
@@ -490,6 +540,12 @@ func (h *Hub) register(id string) (*client, *room, bool) {
 		r.used = time.Now()
 		r.mu.Unlock()
 		h.metrics.Clients.Inc()
+		select {
+		case <-h.done:
+			// Close walked the rooms before this client joined one.
+			c.queue(func() { c.goingAway = true })
+		default:
+		}
 		return c, r, true
 	}
 }
@@ -504,14 +560,18 @@ func (h *Hub) unregister(c *client, r *room) {
 }
 
 // Close sends every client a close frame and waits, up to timeout, for
-// their writers to end; later connections are refused.
+// their connections to end; later connections are refused.
 func (h *Hub) Close(timeout time.Duration) {
 	h.mu.Lock()
-	if !h.closed {
+	first := !h.closed
+	if first {
 		h.closed = true
 		close(h.done)
 	}
 	h.mu.Unlock()
+	if first {
+		h.each(func(c *client) { c.queue(func() { c.goingAway = true }) })
+	}
 	finished := make(chan struct{})
 	go func() { h.wg.Wait(); close(finished) }()
 	t := time.NewTimer(timeout)
@@ -522,12 +582,29 @@ func (h *Hub) Close(timeout time.Duration) {
 	}
 }
 
-// client is one connection's mailbox: only the newest message waits.
+// client is one connection's mailbox: only the newest message waits,
+// with a ping or the close frame when one is due.
 type client struct {
-	mu      sync.Mutex
-	seq     int64 // the room's sequence number of the last message queued
-	pending *websocket.PreparedMessage
-	wake    chan struct{}
+	hub  *Hub
+	conn Conn
+	// writer counts the running writer (none or one); none starts once
+	// ended is set.
+	writer sync.WaitGroup
+
+	mu        sync.Mutex
+	seq       int64 // the room's sequence number of the last message queued
+	pending   *websocket.PreparedMessage
+	ping      bool
+	goingAway bool
+	writing   bool // a writer runs
+	ended     bool // the connection is over: nothing more is written
+}
+
+// job is one thing for the writer to send.
+type job struct {
+	pm        *websocket.PreparedMessage
+	ping      bool
+	goingAway bool
 }
 
 // offer queues msg unless the client already has that message or a later
@@ -540,20 +617,77 @@ func (c *client) offer(msg message) (skipped bool) {
 	}
 	skipped = c.pending != nil
 	c.pending, c.seq = msg.pm, msg.seq
+	c.startLocked()
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 	return skipped
 }
 
+// queue runs set (which marks something to be sent) with c locked and
+// makes sure a writer runs.
+func (c *client) queue(set func()) {
+	c.mu.Lock()
+	set()
+	c.startLocked()
+	c.mu.Unlock()
+}
+
+// startLocked starts a writer unless one runs or the client ended.
+func (c *client) startLocked() {
+	if c.writing || c.ended || c.conn == nil {
+		return
+	}
+	c.writing = true
+	c.writer.Add(1)
+	go c.hub.write(c)
+}
+
+// next returns what the writer sends next; false when there is nothing,
+// and the writer ends.
+func (c *client) next() (job, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var j job
+	switch {
+	case c.ended:
+	case c.goingAway:
+		j.goingAway, c.goingAway = true, false
+		return j, true
+	case c.ping:
+		j.ping, c.ping = true, false
+		return j, true
+	case c.pending != nil:
+		j.pm, c.pending = c.pending, nil
+		return j, true
+	}
+	c.writing = false
+	c.writer.Done()
+	return j, false
+}
+
+// take empties the mailbox (the writer uses next).
 func (c *client) take() *websocket.PreparedMessage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	pm := c.pending
 	c.pending = nil
 	return pm
+}
+
+// end marks the connection over: nothing more is written, and its read
+// ends, so that Serve returns.
+func (c *client) end(conn Conn) {
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	now := time.Now()
+	_ = conn.SetReadDeadline(now)
+	_ = conn.SetWriteDeadline(now)
+}
+
+func (c *client) isEnded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
 }
 
 // Metrics is what the hub reports on /metrics.

@@ -55,10 +55,15 @@ type fakeConn struct {
 	wrote   chan struct{}
 	closed  chan struct{}
 	control []int
+	// expired is closed when a read deadline in the past is set, which
+	// ends ReadMessage as on a network connection.
+	expired chan struct{}
+	expire  sync.Once
+	fail    bool // every write fails, as on a broken connection
 }
 
 func newFakeConn(gated bool) *fakeConn {
-	c := &fakeConn{wrote: make(chan struct{}, 1000), closed: make(chan struct{})}
+	c := &fakeConn{wrote: make(chan struct{}, 1000), closed: make(chan struct{}), expired: make(chan struct{})}
 	if gated {
 		c.gate = make(chan struct{})
 	}
@@ -73,6 +78,9 @@ func (c *fakeConn) WritePreparedMessage(pm *websocket.PreparedMessage) error {
 			return errors.New("closed")
 		}
 	}
+	if c.fail {
+		return errors.New("broken pipe")
+	}
 	c.mu.Lock()
 	c.written = append(c.written, pm)
 	c.mu.Unlock()
@@ -86,13 +94,22 @@ func (c *fakeConn) WriteControl(t int, _ []byte, _ time.Time) error {
 	c.control = append(c.control, t)
 	return nil
 }
-func (c *fakeConn) SetWriteDeadline(time.Time) error  { return nil }
-func (c *fakeConn) SetReadDeadline(time.Time) error   { return nil }
+func (c *fakeConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *fakeConn) SetReadDeadline(t time.Time) error {
+	if !t.After(time.Now()) {
+		c.expire.Do(func() { close(c.expired) })
+	}
+	return nil
+}
 func (c *fakeConn) SetReadLimit(int64)                {}
 func (c *fakeConn) SetPongHandler(func(string) error) {}
 func (c *fakeConn) ReadMessage() (int, []byte, error) {
-	<-c.closed
-	return 0, nil, errors.New("closed")
+	select {
+	case <-c.closed:
+		return 0, nil, errors.New("closed")
+	case <-c.expired:
+		return 0, nil, errors.New("i/o timeout")
+	}
 }
 func (c *fakeConn) writes() []*websocket.PreparedMessage {
 	c.mu.Lock()
@@ -182,6 +199,55 @@ func TestSlowClientSkipsToLatestAndBlocksNoOne(t *testing.T) {
 	}
 }
 
+// TestFailedWriteDropsClient: a client whose write fails is counted as
+// dropped and Serve returns, though the client never closed its side.
+func TestFailedWriteDropsClient(t *testing.T) {
+	h := newHub()
+	c := newFakeConn(false)
+	c.fail = true
+	defer close(c.closed)
+	served := make(chan struct{})
+	go func() { h.Serve(c, "p"); close(served) }()
+	select {
+	case <-served:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Serve did not return after a failed write")
+	}
+	if got := testutil.ToFloat64(h.metrics.Dropped); got != 1 {
+		t.Errorf("dropped metric %v, want 1", got)
+	}
+	if got := h.Clients(); got != 0 {
+		t.Errorf("clients %d, want 0", got)
+	}
+}
+
+// TestServeWaitsForItsWriter: a client that goes away while a write to it
+// hangs is not let go (its connection handed back to the server) until
+// that write returns.
+func TestServeWaitsForItsWriter(t *testing.T) {
+	h := newHub()
+	c := newFakeConn(true)
+	defer close(c.closed)
+	served := make(chan struct{})
+	go func() { h.Serve(c, "p"); close(served) }()
+	waitFor(t, func() bool { return h.Clients() == 1 })
+	_ = c.SetReadDeadline(time.Now()) // the client is gone; its first write hangs
+	select {
+	case <-served:
+		t.Fatal("Serve returned while its write was under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.gate <- struct{}{}
+	select {
+	case <-served:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Serve did not return after its write ended")
+	}
+	if got := testutil.ToFloat64(h.metrics.Sent); got != 1 {
+		t.Errorf("sent metric %v, want 1", got)
+	}
+}
+
 func TestCloseSendsGoingAwayAndRefusesNewClients(t *testing.T) {
 	h := newHub()
 	c := newFakeConn(false)
@@ -211,7 +277,7 @@ func TestCloseSendsGoingAwayAndRefusesNewClients(t *testing.T) {
 
 func TestMailboxKeepsNewest(t *testing.T) {
 	h := newHub()
-	c, _, ok := h.register("p")
+	c, _, ok := h.register(nil, "p")
 	if !ok {
 		t.Fatal("register refused")
 	}
@@ -259,10 +325,10 @@ func BenchmarkBroadcast10k(b *testing.B) {
 	h := newHub()
 	clients := make([]*client, 10000)
 	for i := range clients {
-		clients[i], _, _ = h.register("p")
+		clients[i], _, _ = h.register(nil, "p")
 	}
 	for i := range 1000 {
-		h.register(fmt.Sprintf("other-%d", i))
+		h.register(nil, fmt.Sprintf("other-%d", i))
 	}
 	b.ReportAllocs()
 	v := int64(0)
@@ -271,10 +337,6 @@ func BenchmarkBroadcast10k(b *testing.B) {
 		h.Offer(tl("p", v))
 		for _, c := range clients {
 			c.take()
-			select {
-			case <-c.wake:
-			default:
-			}
 		}
 	}
 }
