@@ -82,22 +82,26 @@ func TestEpochRules(t *testing.T) {
 	}
 }
 
-// TestStoredReplacesAnImpossibleVersion: a live tally taken before the
-// poll was ever read (nothing to measure it against) cannot outlive the
-// next read when the database is far behind it.
-func TestStoredReplacesAnImpossibleVersion(t *testing.T) {
+// TestImpossibleVersionBeforeAnyRead: a poll held but not read from the
+// database yet measures MaxAhead from 0, so a tally of an impossible
+// version is refused even then; a plausible one is taken, and after the
+// read the same rule counts from the database's version.
+func TestImpossibleVersionBeforeAnyRead(t *testing.T) {
 	h := New(NewMetrics(prometheus.NewRegistry()))
 	readEpoch(h, "e1")
 	h.Hold("p")
-	if got := h.Offer(tle("p", 1<<40, "e1")); got != Taken {
-		t.Fatalf("a first tally before any read of its poll: got %v, want Taken", got)
-	}
-	h.Stored(map[string]tally.Tally{"p": tle("p", 5, "e1")}, true, longAgo)
-	if cur, _, _ := h.Current("p"); cur.Version != 5 {
-		t.Errorf("after the read: holds version %d, want the database's 5", cur.Version)
-	}
 	if got := h.Offer(tle("p", 1<<40, "e1")); got != TooFarAhead {
-		t.Errorf("the same tally again: got %v, want TooFarAhead", got)
+		t.Fatalf("version 2^40 before any read of its poll: got %v, want TooFarAhead", got)
+	}
+	if got := h.Offer(tle("p", 7, "e1")); got != Taken {
+		t.Fatalf("version 7 before any read of its poll: got %v, want Taken", got)
+	}
+	h.Stored(map[string]tally.Tally{"p": tle("p", 9, "e1")}, true, longAgo)
+	if cur, _, _ := h.Current("p"); cur.Version != 9 {
+		t.Errorf("after the read: holds version %d, want the database's 9", cur.Version)
+	}
+	if got := h.Offer(tle("p", 9+MaxAhead+1, "e1")); got != TooFarAhead {
+		t.Errorf("MaxAhead+1 beyond the read: got %v, want TooFarAhead", got)
 	}
 }
 

@@ -224,7 +224,10 @@ func (r *room) judgeLive(t tally.Tally, epoch *string) Outcome {
 	case epoch == nil || *epoch != t.Epoch:
 		// The epoch changed since Offer looked.
 		return OtherEpoch
-	case r.stored >= 0 && t.Version-r.stored > MaxAhead:
+	case t.Version-max(r.stored, 0) > MaxAhead:
+		// A poll not read from the database yet (held, about to be read;
+		// or missing from a restored database) counts from 0: a tally of
+		// version 2^63-1 is never shown, not even for that moment.
 		return TooFarAhead
 	case r.msg.pm != nil && r.tally.Epoch == t.Epoch && t.Version <= r.tally.Version:
 		return Stale
