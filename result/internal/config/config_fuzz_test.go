@@ -1,6 +1,7 @@
 package config
 
 import (
+	"livevote/shared/config/configtest"
 	"net"
 	"strconv"
 	"strings"
@@ -9,67 +10,36 @@ import (
 	"livevote/shared/fiberops"
 )
 
-// fuzzEnv is an environment written as KEY=VALUE entries separated by NUL,
-// the one byte no environment variable holds.
-type fuzzEnv struct {
-	vars  map[string]string
-	asked map[string]bool
-}
-
-func parseEnv(s string) *fuzzEnv {
-	e := &fuzzEnv{vars: map[string]string{}, asked: map[string]bool{}}
-	for _, kv := range strings.Split(s, "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			e.vars[k] = v
-		}
-	}
-	return e
-}
-
-func (e *fuzzEnv) getenv(k string) string { e.asked[k] = true; return e.vars[k] }
-
-// named reports whether msg names a variable Load read and found set.
-func (e *fuzzEnv) named(msg string) bool {
-	for k := range e.asked {
-		if strings.TrimSpace(e.vars[k]) != "" && strings.Contains(msg, k) {
-			return true
-		}
-	}
-	return false
-}
-
-func env(kv ...string) string { return strings.Join(kv, "\x00") }
-
 // FuzzLoad feeds environments to Load: it never panics; an error is one
 // line naming a variable that was set; an accepted config is valid.
 func FuzzLoad(f *testing.F) {
 	for _, s := range []string{
 		"",
-		env("DATABASE_URL=postgres://result:pw@127.0.0.1:5432/postgres?sslmode=disable", "NATS_URL=nats://result:pw@127.0.0.1:4222",
+		configtest.Join("DATABASE_URL=postgres://result:pw@127.0.0.1:5432/postgres?sslmode=disable", "NATS_URL=nats://result:pw@127.0.0.1:4222",
 			"RESULT_ADDR=:8081", "TALLY_SUBJECT=tally.changed", "OPTION_A=Tea", "OPTION_B=Coffee", "VOTE_URL=https://vote.example.com/x/",
 			"WS_ORIGINS=https://vote.example.com,http://localhost:8080", "PRESENT_FRAME_ANCESTORS=https://docs.google.com",
 			"WS_MAX_CLIENTS=50000", "WS_MAX_CLIENTS_PER_ADDRESS=2000", "LOG_LEVEL=warn"),
-		env("DATABASE_URL=postgres://u:pw@h:5432/db?sslmode=bogus"),
-		env("DATABASE_URL=mysql://127.0.0.1/x"),
-		env("NATS_URL=nats://a:4222,nats//b"), env("NATS_URL=,"),
-		env("RESULT_ADDR=8081"), env("RESULT_ADDR=:-1"),
-		env("TALLY_SUBJECT=tally changed"),
-		env("OPTION_A=" + strings.Repeat("ñ", 65)), env("OPTION_B=\xff"), env("OPTION_A=   "),
-		env("VOTE_URL=ftp://x"), env("VOTE_URL=http://"), env("VOTE_URL=http://h:0"), env("VOTE_URL=https://h?q=1#f"),
-		env("WS_ORIGINS=null"), env("WS_ORIGINS=https://a.example,"), env("WS_ORIGINS=https://u:pw@a.example"),
-		env("WS_ORIGINS=http://a.example/path"), env("WS_ORIGINS=*"), env("PRESENT_FRAME_ANCESTORS='none'"),
-		env("PRESENT_FRAME_ANCESTORS=https://a.example; script-src *"),
-		env("WS_MAX_CLIENTS=0"), env("WS_MAX_CLIENTS=1000001"), env("WS_MAX_CLIENTS_PER_ADDRESS=x"),
-		env("RESULT_ADDR=:80\n80"),
+		configtest.Join("DATABASE_URL=postgres://u:pw@h:5432/db?sslmode=bogus"),
+		configtest.Join("DATABASE_URL=mysql://127.0.0.1/x"),
+		configtest.Join("NATS_URL=nats://a:4222,nats//b"), configtest.Join("NATS_URL=,"),
+		configtest.Join("RESULT_ADDR=8081"), configtest.Join("RESULT_ADDR=:-1"),
+		configtest.Join("TALLY_SUBJECT=tally changed"),
+		configtest.Join("OPTION_A=" + strings.Repeat("ñ", 65)), configtest.Join("OPTION_B=\xff"), configtest.Join("OPTION_A=   "),
+		configtest.Join("VOTE_URL=ftp://x"), configtest.Join("VOTE_URL=http://"), configtest.Join("VOTE_URL=http://h:0"), configtest.Join("VOTE_URL=https://h?q=1#f"),
+		configtest.Join("WS_ORIGINS=null"), configtest.Join("WS_ORIGINS=https://a.example,"), configtest.Join("WS_ORIGINS=https://u:pw@a.example"),
+		configtest.Join("WS_ORIGINS=http://a.example/path"), configtest.Join("WS_ORIGINS=*"), configtest.Join("PRESENT_FRAME_ANCESTORS='none'"),
+		configtest.Join("PRESENT_FRAME_ANCESTORS=https://a.example; script-src *"),
+		configtest.Join("WS_MAX_CLIENTS=0"), configtest.Join("WS_MAX_CLIENTS=1000001"), configtest.Join("WS_MAX_CLIENTS_PER_ADDRESS=x"),
+		configtest.Join("RESULT_ADDR=:80\n80"),
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e := parseEnv(s)
-		c, err := Load(e.getenv)
+		e := configtest.Parse(s)
+		c, err := Load(e.Getenv)
 		if err != nil {
 			msg := err.Error()
-			if !e.named(msg) {
+			if !e.Named(msg) {
 				t.Fatalf("Load(%q): error %q names no variable that was set", s, msg)
 			}
 			if strings.ContainsAny(msg, "\r\n") {

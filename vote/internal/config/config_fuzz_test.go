@@ -1,42 +1,12 @@
 package config
 
 import (
+	"livevote/shared/config/configtest"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 )
-
-// fuzzEnv is an environment written as KEY=VALUE entries separated by NUL,
-// the one byte no environment variable holds.
-type fuzzEnv struct {
-	vars  map[string]string
-	asked map[string]bool
-}
-
-func parseEnv(s string) *fuzzEnv {
-	e := &fuzzEnv{vars: map[string]string{}, asked: map[string]bool{}}
-	for _, kv := range strings.Split(s, "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			e.vars[k] = v
-		}
-	}
-	return e
-}
-
-func (e *fuzzEnv) getenv(k string) string { e.asked[k] = true; return e.vars[k] }
-
-// named reports whether msg names a variable Load read and found set.
-func (e *fuzzEnv) named(msg string) bool {
-	for k := range e.asked {
-		if strings.TrimSpace(e.vars[k]) != "" && strings.Contains(msg, k) {
-			return true
-		}
-	}
-	return false
-}
-
-func envOf(kv ...string) string { return strings.Join(kv, "\x00") }
 
 // FuzzLoad feeds environments to Load: it never panics; an error is one
 // line naming a variable that was set and showing neither VOTER_SECRET nor
@@ -45,36 +15,36 @@ func FuzzLoad(f *testing.F) {
 	secret := strings.Repeat("k", MinVoterSecret)
 	for _, s := range []string{
 		"",
-		envOf("REDIS_URL=redis://:pw@127.0.0.1:6379/0", "VOTE_ADDR=:8080", "VOTE_STREAM=votes", "OPTION_A=Tea", "OPTION_B=Coffee",
+		configtest.Join("REDIS_URL=redis://:pw@127.0.0.1:6379/0", "VOTE_ADDR=:8080", "VOTE_STREAM=votes", "OPTION_A=Tea", "OPTION_B=Coffee",
 			"RESULT_URL=https://results.example.com/x/?q=1#f", "POLL_CREATE_TOKEN=let-me-create", "VOTER_SECRET="+secret,
 			"RATE_LIMIT_NEW_VOTERS=1500/m", "RATE_LIMIT_VOTES=off", "TRUSTED_PROXIES=10.0.0.0/8, ::1", "LOG_LEVEL=debug"),
-		envOf("REDIS_URL=redis://h1:1?addr=h2:2&addr=h3:3"), envOf("REDIS_URL=redis://h1:1?addr=h2:2&bogus=1"),
-		envOf("REDIS_URL=redis://127.0.0.1:6379/notadb"), envOf("REDIS_URL=http://127.0.0.1:6379"),
-		envOf("VOTE_ADDR=8080"), envOf("VOTE_ADDR=:65536"), envOf("VOTE_STREAM=my votes"),
-		envOf("OPTION_A=" + strings.Repeat("ñ", 65)), envOf("RESULT_URL=ftp://x"), envOf("RESULT_URL=http://h:0"),
-		envOf("VOTER_SECRET=short-secret-value"), envOf("VOTER_SECRET=" + secret[:MinVoterSecret-1]),
-		envOf("VOTER_SECRET=   " + secret + "   "),
-		envOf("RATE_LIMIT_NEW_VOTERS=0/s"), envOf("RATE_LIMIT_VOTES=5/h"), envOf("RATE_LIMIT_VOTES=1000001/m"),
-		envOf("TRUSTED_PROXIES=10.0.0.300"), envOf("TRUSTED_PROXIES=fe80::1%eth0"), envOf("TRUSTED_PROXIES=a-very-secret-proxy"),
-		envOf("POLL_CREATE_TOKEN=create-token-123", "VOTE_ADDR=bad"),
-		envOf("VOTER_SECRET=voter-secret-value-that-is-long", "VOTE_STREAM=a b"),
-		envOf("VOTE_ADDR=:80\n80"),
+		configtest.Join("REDIS_URL=redis://h1:1?addr=h2:2&addr=h3:3"), configtest.Join("REDIS_URL=redis://h1:1?addr=h2:2&bogus=1"),
+		configtest.Join("REDIS_URL=redis://127.0.0.1:6379/notadb"), configtest.Join("REDIS_URL=http://127.0.0.1:6379"),
+		configtest.Join("VOTE_ADDR=8080"), configtest.Join("VOTE_ADDR=:65536"), configtest.Join("VOTE_STREAM=my votes"),
+		configtest.Join("OPTION_A=" + strings.Repeat("ñ", 65)), configtest.Join("RESULT_URL=ftp://x"), configtest.Join("RESULT_URL=http://h:0"),
+		configtest.Join("VOTER_SECRET=short-secret-value"), configtest.Join("VOTER_SECRET=" + secret[:MinVoterSecret-1]),
+		configtest.Join("VOTER_SECRET=   " + secret + "   "),
+		configtest.Join("RATE_LIMIT_NEW_VOTERS=0/s"), configtest.Join("RATE_LIMIT_VOTES=5/h"), configtest.Join("RATE_LIMIT_VOTES=1000001/m"),
+		configtest.Join("TRUSTED_PROXIES=10.0.0.300"), configtest.Join("TRUSTED_PROXIES=fe80::1%eth0"), configtest.Join("TRUSTED_PROXIES=a-very-secret-proxy"),
+		configtest.Join("POLL_CREATE_TOKEN=create-token-123", "VOTE_ADDR=bad"),
+		configtest.Join("VOTER_SECRET=voter-secret-value-that-is-long", "VOTE_STREAM=a b"),
+		configtest.Join("VOTE_ADDR=:80\n80"),
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e := parseEnv(s)
-		c, err := Load(e.getenv)
+		e := configtest.Parse(s)
+		c, err := Load(e.Getenv)
 		if err != nil {
 			msg := err.Error()
-			if !e.named(msg) {
+			if !e.Named(msg) {
 				t.Fatalf("Load(%q): error %q names no variable that was set", s, msg)
 			}
 			if strings.ContainsAny(msg, "\r\n") {
 				t.Fatalf("Load(%q): error %q is not one line", s, msg)
 			}
 			for _, k := range []string{"VOTER_SECRET", "POLL_CREATE_TOKEN"} {
-				if v := strings.TrimSpace(e.vars[k]); len(v) >= 8 && !e.elsewhere(k, v) && strings.Contains(msg, v) {
+				if v := strings.TrimSpace(e.Vars[k]); len(v) >= 8 && !e.Elsewhere(k, v) && strings.Contains(msg, v) {
 					t.Fatalf("Load(%q): error %q shows %s", s, msg, k)
 				}
 			}
@@ -119,17 +89,6 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
-}
-
-// elsewhere reports whether v is part of a variable's value other than k's,
-// where an error may rightly show it.
-func (e *fuzzEnv) elsewhere(k, v string) bool {
-	for other, w := range e.vars {
-		if other != k && strings.Contains(w, v) {
-			return true
-		}
-	}
-	return false
 }
 
 // secret is the password FuzzLoadRedaction puts in the URLs.

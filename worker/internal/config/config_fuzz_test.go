@@ -1,80 +1,50 @@
 package config
 
 import (
+	"livevote/shared/config/configtest"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// fuzzEnv is an environment written as KEY=VALUE entries separated by NUL,
-// the one byte no environment variable holds.
-type fuzzEnv struct {
-	vars  map[string]string
-	asked map[string]bool
-}
-
-func parseEnv(s string) *fuzzEnv {
-	e := &fuzzEnv{vars: map[string]string{}, asked: map[string]bool{}}
-	for _, kv := range strings.Split(s, "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			e.vars[k] = v
-		}
-	}
-	return e
-}
-
-func (e *fuzzEnv) getenv(k string) string { e.asked[k] = true; return e.vars[k] }
-
-// named reports whether msg names a variable Load read and found set.
-func (e *fuzzEnv) named(msg string) bool {
-	for k := range e.asked {
-		if strings.TrimSpace(e.vars[k]) != "" && strings.Contains(msg, k) {
-			return true
-		}
-	}
-	return false
-}
-
-func env(kv ...string) string { return strings.Join(kv, "\x00") }
-
 // FuzzLoad feeds environments to Load: it never panics; an error is one
 // line naming a variable that was set; an accepted config is valid.
 func FuzzLoad(f *testing.F) {
 	for _, s := range []string{
 		"",
-		env("REDIS_URL=redis://127.0.0.1:6379/0", "DATABASE_URL=postgres://worker:pw@127.0.0.1:5432/postgres?sslmode=disable",
+		configtest.Join("REDIS_URL=redis://127.0.0.1:6379/0", "DATABASE_URL=postgres://worker:pw@127.0.0.1:5432/postgres?sslmode=disable",
 			"NATS_URL=nats://worker:pw@127.0.0.1:4222", "WORKER_ADDR=:8082", "VOTE_STREAM=votes", "TALLY_SUBJECT=tally.changed",
 			"WORKER_GROUP=workers", "WORKER_BATCH=4000", "WORKER_CLAIM_IDLE=5s", "LOG_LEVEL=debug"),
-		env("REDIS_URL=redis://h1:1?addr=h2:2&addr=h3:3"),
-		env("REDIS_URL=redis://h1:1?addr=h2:2&bogus=1"),
-		env("REDIS_URL=redis://127.0.0.1:6379/notadb"),
-		env("REDIS_URL=redis://127.0.0.1:6379/-1"),
-		env("REDIS_URL=unix:///tmp/redis.sock"),
-		env("REDIS_URL=rediss://:pw@h:6380/0?dial_timeout=-5s"),
-		env("REDIS_URL=redis://127.0.0.1:6379/0?max_retries=x"),
-		env("DATABASE_URL=postgres://u:pw@h:5432/db?sslmode=bogus"),
-		env("DATABASE_URL=postgres://u:pw@h:5432/db?pool_max_conns=-1"),
-		env("DATABASE_URL=postgres://u:pw@h:5432/db?connect_timeout=x"),
-		env("DATABASE_URL=postgresql://h/db?host=/tmp"),
-		env("DATABASE_URL=mysql://127.0.0.1/x"),
-		env("NATS_URL=nats://a:4222,nats://b:4222", "WORKER_ADDR=127.0.0.1:0"),
-		env("NATS_URL=nats://127.0.0.1:4222,nats//x"),
-		env("NATS_URL=,"),
-		env("WORKER_ADDR=8082"), env("WORKER_ADDR=:65536"), env("WORKER_ADDR=[::1]:8082"),
-		env("VOTE_STREAM=my votes"), env("TALLY_SUBJECT=tally.\x7f"), env("WORKER_GROUP=\xff"),
-		env("WORKER_BATCH=0"), env("WORKER_BATCH=100001"), env("WORKER_BATCH=1e3"), env("WORKER_BATCH=99999999999999999999"),
-		env("WORKER_CLAIM_IDLE=-1s"), env("WORKER_CLAIM_IDLE=0"), env("WORKER_CLAIM_IDLE=2562048h"), env("WORKER_CLAIM_IDLE=1ns"),
-		env("WORKER_ADDR=:80\n80"), env("REDIS_URL=redis://h:6379/0\r\nX"),
+		configtest.Join("REDIS_URL=redis://h1:1?addr=h2:2&addr=h3:3"),
+		configtest.Join("REDIS_URL=redis://h1:1?addr=h2:2&bogus=1"),
+		configtest.Join("REDIS_URL=redis://127.0.0.1:6379/notadb"),
+		configtest.Join("REDIS_URL=redis://127.0.0.1:6379/-1"),
+		configtest.Join("REDIS_URL=unix:///tmp/redis.sock"),
+		configtest.Join("REDIS_URL=rediss://:pw@h:6380/0?dial_timeout=-5s"),
+		configtest.Join("REDIS_URL=redis://127.0.0.1:6379/0?max_retries=x"),
+		configtest.Join("DATABASE_URL=postgres://u:pw@h:5432/db?sslmode=bogus"),
+		configtest.Join("DATABASE_URL=postgres://u:pw@h:5432/db?pool_max_conns=-1"),
+		configtest.Join("DATABASE_URL=postgres://u:pw@h:5432/db?connect_timeout=x"),
+		configtest.Join("DATABASE_URL=postgresql://h/db?host=/tmp"),
+		configtest.Join("DATABASE_URL=mysql://127.0.0.1/x"),
+		configtest.Join("NATS_URL=nats://a:4222,nats://b:4222", "WORKER_ADDR=127.0.0.1:0"),
+		configtest.Join("NATS_URL=nats://127.0.0.1:4222,nats//x"),
+		configtest.Join("NATS_URL=,"),
+		configtest.Join("WORKER_ADDR=8082"), configtest.Join("WORKER_ADDR=:65536"), configtest.Join("WORKER_ADDR=[::1]:8082"),
+		configtest.Join("VOTE_STREAM=my votes"), configtest.Join("TALLY_SUBJECT=tally.\x7f"), configtest.Join("WORKER_GROUP=\xff"),
+		configtest.Join("WORKER_BATCH=0"), configtest.Join("WORKER_BATCH=100001"), configtest.Join("WORKER_BATCH=1e3"), configtest.Join("WORKER_BATCH=99999999999999999999"),
+		configtest.Join("WORKER_CLAIM_IDLE=-1s"), configtest.Join("WORKER_CLAIM_IDLE=0"), configtest.Join("WORKER_CLAIM_IDLE=2562048h"), configtest.Join("WORKER_CLAIM_IDLE=1ns"),
+		configtest.Join("WORKER_ADDR=:80\n80"), configtest.Join("REDIS_URL=redis://h:6379/0\r\nX"),
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e := parseEnv(s)
-		c, err := Load(e.getenv)
+		e := configtest.Parse(s)
+		c, err := Load(e.Getenv)
 		if err != nil {
 			msg := err.Error()
-			if !e.named(msg) {
+			if !e.Named(msg) {
 				t.Fatalf("Load(%q): error %q names no variable that was set", s, msg)
 			}
 			if strings.ContainsAny(msg, "\r\n") {
