@@ -1,6 +1,7 @@
 package web
 
 import (
+	"sync"
 	"time"
 
 	fastws "github.com/fasthttp/websocket"
@@ -28,6 +29,15 @@ func handleWS(s *server) fiber.Handler {
 		}
 		defer s.limit.leave(addr)
 		s.Hub.Serve(c.Conn, id)
+	}, websocket.Config{
+		// Clients send only pongs and close frames (the hub's read limit
+		// is 512 bytes): a small read buffer is enough; 128 is the least
+		// the library takes (a control frame's payload).
+		ReadBufferSize: 128,
+		// The hub writes prepared messages and control frames, which go
+		// to the socket without the write buffer; a pool means an idle
+		// client holds none.
+		WriteBufferPool: &wsWriteBuffers,
 	})
 	return func(c *fiber.Ctx) error {
 		if !s.originAllowed(c.Get(fiber.HeaderOrigin), fiberops.Host(c)) {
@@ -57,6 +67,10 @@ func handleWS(s *server) fiber.Handler {
 		return upgrade(c)
 	}
 }
+
+// wsWriteBuffers lends the WebSocket connections their write buffers
+// (of the default size) only while they write through one.
+var wsWriteBuffers sync.Pool
 
 // originAllowed reports whether a browser page of origin may open the
 // WebSocket of this server, which it reached at host (the Host header).
