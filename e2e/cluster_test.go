@@ -109,7 +109,9 @@ func (c *cluster) newNATS() *server {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.natsPasswords = map[string]string{"worker": rand.Text(), "result": rand.Text()}
+	// A letter first: nats-server reads a value that starts with a digit
+	// as a number ("2K…" is a size, "7E5…" a float), and then refuses it.
+	c.natsPasswords = map[string]string{"worker": "p" + rand.Text(), "result": "p" + rand.Text()}
 	return &server{t: c.t, name: "nats", port: port, start: func() *exec.Cmd {
 		cmd := exec.Command("nats-server", "-c", conf, "-a", "127.0.0.1",
 			"-p", strconv.Itoa(port), "-m", strconv.Itoa(monitor))

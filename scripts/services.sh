@@ -61,13 +61,20 @@ nats_password() {
     if [[ ${!var} =~ ^[[:space:]]|[[:space:]]$ ]]; then
       die "$var begins or ends with a space: nats-server would trim it (spaces only: no password at all)"
     fi
+    if [[ ${!var} =~ ^[0-9.+-] ]]; then
+      die "$var begins with a digit or a sign: nats-server reads such a value as a number (1e5…, 2k…) and refuses to start; begin it with a letter"
+    fi
     printf '%s' "${!var}"
     return
   fi
-  if [ ! -s "$file" ]; then
+  # A file of an older version may hold a password that begins with a
+  # digit: made again.
+  if [ ! -s "$file" ] || grep -q '^[0-9]' "$file"; then
     mkdir -p "$data/nats"
-    # 32 hex digits: 128 random bits that need no escaping in a URL.
-    (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$file.tmp" && mv "$file.tmp" "$file")
+    # "p" and 32 hex digits: 128 random bits that need no escaping in a
+    # URL, after a letter, since nats-server reads a value that begins
+    # with a digit as a number (1e5…) and refuses it.
+    (umask 077 && { printf p; od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; } >"$file.tmp" && mv "$file.tmp" "$file")
   fi
   cat "$file"
 }
