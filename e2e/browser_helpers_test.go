@@ -413,8 +413,12 @@ func pageQR(t *testing.T, ctx context.Context) (text, how string) {
 	// misread, so a few are taken before the code counts as unreadable.
 	loaded := `(() => { const el = document.querySelector('[data-e2e="qr"]'); return el.tagName !== "IMG" || (el.complete && el.naturalWidth > 0); })()`
 	waitJS(t, ctx, loaded, "the QR image to load")
+	// Each attempt at another scale: a reader decodes a code that a given
+	// scale's anti-aliasing of module edges happens to blur (a camera
+	// sees it at every scale).
+	scales := []float64{2, 3, 4, 1.5}
 	for attempt := 1; ; attempt++ {
-		shot, err := chromedp.Run(ctx, chromedp.ScreenshotScale(chromedp.CSS(`[data-e2e="qr"]`), 2))
+		shot, err := chromedp.Run(ctx, chromedp.ScreenshotScale(chromedp.CSS(`[data-e2e="qr"]`), scales[(attempt-1)%len(scales)]))
 		if err != nil {
 			t.Fatalf("screenshot of the QR code: %v", err)
 		}
@@ -425,10 +429,10 @@ func pageQR(t *testing.T, ctx context.Context) (text, how string) {
 		if text, err = decodeQR(img); err == nil {
 			return text, "screenshot of the element"
 		}
-		if attempt == 3 {
-			t.Fatalf("the QR code on %s does not decode from %d screenshots: %v", evalJS[string](t, ctx, `location.href`), attempt, err)
+		if attempt == 2*len(scales) {
+			t.Fatalf("the QR code on %s does not decode from %d screenshots at scales %v: %v", evalJS[string](t, ctx, `location.href`), attempt, scales, err)
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
