@@ -108,7 +108,7 @@ var composeDefaults = map[string]map[string]string{
 		"RATE_LIMIT_NEW_VOTERS": "from .env when set there; empty: the default limit",
 		"RATE_LIMIT_VOTES":      "from .env when set there; empty: the default limit",
 		"TRUSTED_PROXIES":       "from .env when set there; empty: no proxy is trusted",
-		"VOTE_STREAM_SHARDS":    "in the contract's table, not read by the code yet: one stream",
+		"VOTE_STREAM_SHARDS":    "1: one stream, the one Redis of compose has no cluster to spread shards over",
 		"REDIS_WAIT_REPLICAS":   "0: no WAIT, the compose Redis has no replica",
 	},
 	"worker": {
@@ -119,7 +119,7 @@ var composeDefaults = map[string]map[string]string{
 		"WORKER_BATCH":       "the measured default",
 		"WORKER_CLAIM_IDLE":  "5 s: a dead worker's votes are claimed after it",
 		"LOG_LEVEL":          "info",
-		"VOTE_STREAM_SHARDS": "in the contract's table, not read by the code yet: one stream",
+		"VOTE_STREAM_SHARDS": "1: one stream, the one Redis of compose has no cluster to spread shards over",
 	},
 	"migrate": {
 		"REDIS_URL":          "`worker migrate` reads the database only",

@@ -256,7 +256,7 @@ func TestPollBadInputRecordsNothing(t *testing.T) {
 // pollKeys lists the vote servers' poll copies in Redis for the test's stream.
 func (e *env) pollKeys() []string {
 	e.t.Helper()
-	keys, err := e.rdb.Keys(context.Background(), e.stream()+":poll:*").Result()
+	keys, err := e.rdb.Keys(context.Background(), e.stream()+":*:poll:*").Result()
 	if err != nil {
 		e.t.Fatal(err)
 	}

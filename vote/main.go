@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	rdb := cfg.NewRedis()
 	defer rdb.Close()
-	queue := votequeue.NewWaiting(rdb, cfg.Stream, votequeue.Wait{Replicas: cfg.WaitReplicas, Timeout: config.WaitTimeout})
+	queue := votequeue.NewWaiting(rdb, cfg.Shards, votequeue.Wait{Replicas: cfg.WaitReplicas, Timeout: config.WaitTimeout})
 	defer queue.Close()
 
 	voters := voterkey.New(rdb, cfg.Stream, logger)
@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.ResultURL != nil {
 		resultURL = cfg.ResultURL.Redacted()
 	}
-	logger.Info("vote server listening", "addr", ln.Addr().String(), "stream", cfg.Stream,
+	logger.Info("vote server listening", "addr", ln.Addr().String(), "stream", cfg.Stream, "shards", cfg.Shards.N(),
 		"default_poll", cfg.DefaultPoll().Question, "result_url", resultURL, "create_token", cfg.CreateToken != "",
 		"voter_secret", cfg.VoterSecret != "", "rate_limit_new_voters", cfg.NewVoterLimit.String(),
 		"rate_limit_votes", cfg.VoteLimit.String(), "trusted_proxies", cfg.TrustedProxies.Len())

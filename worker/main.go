@@ -14,11 +14,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
+	"livevote/shared/ballot"
 	"livevote/shared/cmdline"
 	"livevote/shared/health"
 	"livevote/shared/logging"
@@ -94,11 +97,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg.MustRegister(pub.Reconnects, opsmetrics.NewPoolCollector(func() opsmetrics.PoolStat { return pool.Stat() }))
 
 	consumer := consumerName()
-	r := relay.New(logger, votestream.New(rdb, cfg.Stream, cfg.Group, consumer), store, pub,
-		pollcopy.New(rdb, cfg.Stream), relay.NewMetrics(reg), relay.Config{
-			BatchSize: cfg.BatchSize, ClaimIdle: cfg.ClaimIdle,
-		})
-	pub.OnReconnect(func() { r.Reannounce(ctx) })
+	// One relay per shard of the stream, each its own consumer of the
+	// shard's group: together they read every shard, and each claims what
+	// dead workers left pending on its shard.
+	metrics := relay.NewMetrics(reg)
+	relays := make([]*relay.Relay, cfg.Shards.N())
+	for k := range relays {
+		rlog := logger
+		if cfg.Shards.N() > 1 {
+			rlog = logger.With("stream", cfg.Shards.Key(k))
+		}
+		relays[k] = relay.New(rlog, votestream.New(rdb, cfg.Shards.Key(k), cfg.Group, consumer), store, pub,
+			pollcopy.New(rdb, cfg.Shards, k), metrics, relay.Config{
+				BatchSize: cfg.BatchSize, ClaimIdle: cfg.ClaimIdle, Shard: k,
+			})
+	}
+	pub.OnReconnect(func() { relays[0].Reannounce(ctx) })
 
 	srv := &http.Server{Handler: routes(monitor, reg), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
@@ -108,12 +122,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}()
 	go monitor.Run(ctx, 2*time.Second)
-	logger.Info("worker starting", "addr", ln.Addr().String(), "stream", cfg.Stream, "group", cfg.Group,
-		"consumer", consumer, "subject", cfg.Subject)
+	logger.Info("worker starting", "addr", ln.Addr().String(), "stream", cfg.Stream, "shards", cfg.Shards.N(),
+		"group", cfg.Group, "consumer", consumer, "subject", cfg.Subject)
+	warnLeftovers(ctx, logger, rdb, cfg.Shards)
 
-	if err := r.Run(ctx); err != nil {
-		logger.Error("relay stopped", "error", err)
+	var wg sync.WaitGroup
+	for _, r := range relays {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(ctx); err != nil {
+				logger.Error("relay stopped", "error", err)
+			}
+		}()
 	}
+	wg.Wait()
 
 	logger.Info("worker stopping")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -121,6 +144,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	_ = srv.Shutdown(shutCtx)
 	logger.Info("worker stopped")
 	return nil
+}
+
+// warnLeftovers logs an error for each stream of another
+// VOTE_STREAM_SHARDS that still holds entries: no worker reads it now,
+// so its votes wait there until the workers run with the setting that
+// wrote them (docs/OPERATIONS.md, "Changing VOTE_STREAM_SHARDS").
+func warnLeftovers(ctx context.Context, logger *slog.Logger, rdb redis.UniversalClient, shards ballot.Shards) {
+	var others []string
+	if shards.N() > 1 {
+		others = append(others, shards.Prefix())
+	}
+	// The shards of a larger setting, up to twice as many, beyond this
+	// one's (all of them when this one is a single stream).
+	if larger, err := ballot.NewShards(shards.Prefix(), max(2, 2*shards.N())); err == nil {
+		first := shards.N()
+		if first == 1 {
+			first = 0
+		}
+		others = append(others, larger.Keys()[first:]...)
+	}
+	for _, key := range others {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		n, err := rdb.XLen(qctx, key).Result()
+		cancel()
+		if err == nil && n > 0 {
+			logger.Error("a stream this worker does not read holds entries: VOTE_STREAM_SHARDS was changed before the workers drained it",
+				"stream", key, "entries", n, "shards", shards.N())
+		}
+	}
 }
 
 // migrate is `worker migrate`: it applies the schema's migrations, as the

@@ -27,12 +27,7 @@ const (
 	OpReopen = "reopen"
 )
 
-// PollKey is the Redis hash that holds the vote servers' copy of a poll,
-// beside the stream (so every installation and test on one Redis has its
-// own). Its fields are in the Poll* constants.
-func PollKey(stream, pollID string) string { return stream + ":poll:" + pollID }
-
-// Fields of the Redis poll copy.
+// Fields of the Redis poll copy (Shards.PollKey).
 const (
 	// PollDef is the poll.Record as JSON, written once when the poll is
 	// created (or restored by the worker from PostgreSQL).
@@ -40,6 +35,11 @@ const (
 	// PollState is "open" or "closed", changed by the vote server in the
 	// same script that appends the close or reopen to the stream.
 	PollState = "state"
+	// PollStateAt is the stream id of the state command PollState comes
+	// from, on the poll's home shard: a copy on another shard takes a state
+	// only from a later command, so concurrent closes and reopens leave
+	// every shard's copy in the home shard's state.
+	PollStateAt = "state_at"
 	// PollTally is the last committed tally as JSON, kept by the worker
 	// (PollTallyVersion is its version and PollTallyEpoch its epoch: an
 	// older version of the same epoch never replaces it, a tally of

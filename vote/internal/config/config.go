@@ -24,6 +24,9 @@ type Config struct {
 	RedisCluster *redis.ClusterOptions
 	Addr         string
 	Stream       string
+	// Shards are the stream keys the votes are spread over
+	// (VOTE_STREAM_SHARDS, with Stream as their prefix).
+	Shards ballot.Shards
 	// WaitReplicas is how many Redis replicas must hold a write before it
 	// is acknowledged (REDIS_WAIT_REPLICAS); 0 sends no WAIT.
 	WaitReplicas int
@@ -105,6 +108,9 @@ func Load(getenv shared.Getenv) (Config, error) {
 		return c, err
 	}
 	if c.Stream, err = shared.Name(getenv, "VOTE_STREAM", ballot.DefaultStream); err != nil {
+		return c, err
+	}
+	if c.Shards, err = shared.Shards(getenv, c.Stream); err != nil {
 		return c, err
 	}
 	if c.Labels, err = shared.Labels(getenv); err != nil {

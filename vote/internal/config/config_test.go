@@ -36,6 +36,7 @@ func TestLoadSettings(t *testing.T) {
 	c, err := Load(env(map[string]string{
 		"RESULT_URL": "https://example.org/poll/?x=1", "POLL_CREATE_TOKEN": " s3cret ",
 		"OPTION_A": "Tea", "OPTION_B": "Coffee", "VOTE_STREAM": "v2", "REDIS_WAIT_REPLICAS": "2",
+		"VOTE_STREAM_SHARDS": "4",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,9 @@ func TestLoadSettings(t *testing.T) {
 	}
 	if c.CreateToken != "s3cret" || c.Stream != "v2" {
 		t.Errorf("got token %q stream %q, want s3cret and v2", c.CreateToken, c.Stream)
+	}
+	if c.Shards.N() != 4 || c.Shards.Key(3) != "v2:{3}" {
+		t.Errorf("got %d shards, the last %q; want 4, v2:{3}", c.Shards.N(), c.Shards.Key(3))
 	}
 	if c.WaitReplicas != 2 {
 		t.Errorf("got REDIS_WAIT_REPLICAS %d, want 2", c.WaitReplicas)
@@ -83,6 +87,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"REDIS_WAIT_REPLICAS", "-1"},
 		{"REDIS_WAIT_REPLICAS", "17"},
 		{"REDIS_WAIT_REPLICAS", "one"},
+		{"VOTE_STREAM_SHARDS", "0"},
+		{"VOTE_STREAM_SHARDS", "1025"},
+		{"VOTE_STREAM_SHARDS", "four"},
+		{"VOTE_STREAM", "vo{tes}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

@@ -25,17 +25,19 @@ const (
 	stateChanged   = 2
 )
 
-// The create and state scripts take KEYS[1] = the poll's copy, KEYS[2] =
-// the stream; the vote script takes the stream first (see voteSrc). The
-// field names are filled in from shared/ballot, the one place that names
-// them, when the scripts are built.
+// The create and state scripts run on the poll's home shard and take
+// KEYS[1] = the poll's copy there, KEYS[2] = that shard's stream; the vote
+// script takes the stream first (see voteSrc). The field names are filled
+// in from shared/ballot, the one place that names them, when the scripts
+// are built.
 const (
-	// ARGV: poll id, Record JSON. Answers 1 when created, 0 when the id is taken.
+	// ARGV: poll id, Record JSON. Answers {1, stream id} when created, {0}
+	// when the id is taken.
 	createSrc = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], '{def}', ARGV[2], '{state}', '{open}')
-redis.call('XADD', KEYS[2], '*', '{op}', '{create}', '{poll}', ARGV[1], '{def}', ARGV[2])
-return 1`
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+local id = redis.call('XADD', KEYS[2], '*', '{op}', '{create}', '{poll}', ARGV[1], '{def}', ARGV[2])
+redis.call('HSET', KEYS[1], '{def}', ARGV[2], '{state}', '{open}', '{at}', id)
+return {1, id}`
 	// The votes of a run of a batch, in one call: a script's fixed cost in
 	// Redis (its call, its KEYS and ARGV tables) is several times that of
 	// the HGET and XADD it makes, so it is paid once per run, not per vote.
@@ -59,18 +61,20 @@ for i = 2, #KEYS do
   else out[i - 1] = redis.call('XADD', KEYS[1], '*', '{poll}', ARGV[a + 1], '{voter}', ARGV[a + 2], '{vote}', ARGV[a + 3]) end
 end
 return out`
-	// ARGV: poll id, new state, op. Answers 0 (no poll), 1 (already so) or 2.
+	// ARGV: poll id, new state, op. Answers {0} (no poll), {1, the stream id
+	// of the command the state comes from} when already so, or {2, the new
+	// command's stream id}.
 	stateSrc = `
-local s = redis.call('HGET', KEYS[1], '{state}')
-if not s then return 0 end
-if s == ARGV[2] then return 1 end
-redis.call('HSET', KEYS[1], '{state}', ARGV[2])
-redis.call('XADD', KEYS[2], '*', '{op}', ARGV[3], '{poll}', ARGV[1])
-return 2`
+local cur = redis.call('HMGET', KEYS[1], '{state}', '{at}')
+if not cur[1] then return {0} end
+if cur[1] == ARGV[2] then return {1, cur[2] or '0-0'} end
+local id = redis.call('XADD', KEYS[2], '*', '{op}', ARGV[3], '{poll}', ARGV[1])
+redis.call('HSET', KEYS[1], '{state}', ARGV[2], '{at}', id)
+return {2, id}`
 )
 
 type scripts struct {
-	create, vote, state *redis.Script
+	create, vote, state, sync *redis.Script
 }
 
 // newScripts builds the scripts; salt, a Lua comment, gives a test
@@ -78,6 +82,7 @@ type scripts struct {
 func newScripts(salt string) scripts {
 	r := strings.NewReplacer(
 		"{def}", ballot.PollDef, "{state}", ballot.PollState, "{open}", poll.StateOpen,
+		"{at}", ballot.PollStateAt,
 		"{op}", ballot.FieldOp, "{create}", ballot.OpCreate, "{poll}", ballot.FieldPoll,
 		"{voter}", ballot.FieldVoter, "{vote}", ballot.FieldVote,
 	)
@@ -85,58 +90,113 @@ func newScripts(salt string) scripts {
 		create: redis.NewScript(r.Replace(createSrc) + salt),
 		vote:   redis.NewScript(r.Replace(voteSrc) + salt),
 		state:  redis.NewScript(r.Replace(stateSrc) + salt),
+		sync:   redis.NewScript(ballot.SyncCopySrc + salt),
 	}
 }
 
-// Create writes rec's copy (open) and appends its create entry, in one
-// step; ErrTaken when a poll with its id exists.
+// Create writes rec's copy (open) and appends its create entry on its
+// home shard, in one step, then writes the copy on every other shard;
+// ErrTaken when a poll with its id exists. Once it returns, a vote on any
+// shard finds the poll.
 func (q *Queue) Create(ctx context.Context, rec poll.Record) error {
 	def, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("creating poll: %w", err)
 	}
-	n, err := q.run(ctx, q.scripts.create, q.keys(rec.ID), rec.ID, string(def))
+	v, err := q.run(ctx, q.scripts.create, q.keys(rec.ID), rec.ID, string(def))
 	if err != nil {
 		return fmt.Errorf("creating poll: %w", err)
 	}
+	n, id := answer(v)
 	if n == 0 {
 		return ErrTaken
+	}
+	if err := q.spread(ctx, rec.ID, string(def), poll.StateOpen, id); err != nil {
+		return fmt.Errorf("creating poll: %w", err)
 	}
 	return nil
 }
 
 // SetState sets pollID's state (poll.StateOpen or poll.StateClosed) and
-// appends the matching command, in one step. It reports whether the state
-// changed: closing a closed poll appends nothing. ErrNoPoll when Redis
-// holds no copy of the poll.
+// appends the matching command on its home shard, in one step, then sets
+// the state on every other shard. It reports whether the state changed:
+// closing a closed poll appends nothing (but still brings every shard's
+// copy to the home shard's state). ErrNoPoll when Redis holds no copy of
+// the poll. Once it returns, no shard takes a vote the state refuses.
 func (q *Queue) SetState(ctx context.Context, pollID, state string) (bool, error) {
 	op := ballot.OpReopen
 	if state == poll.StateClosed {
 		op = ballot.OpClose
 	}
-	n, err := q.run(ctx, q.scripts.state, q.keys(pollID), pollID, state, op)
+	v, err := q.run(ctx, q.scripts.state, q.keys(pollID), pollID, state, op)
 	if err != nil {
 		return false, fmt.Errorf("setting poll state: %w", err)
 	}
-	switch n {
-	case stateNoPoll:
+	n, at := answer(v)
+	if n == stateNoPoll {
 		return false, ErrNoPoll
-	case stateUnchanged:
-		return false, nil
 	}
-	return true, nil
+	if err := q.spread(ctx, pollID, "", state, at); err != nil {
+		return false, fmt.Errorf("setting poll state: %w", err)
+	}
+	return n == stateChanged, nil
 }
 
-// run runs script and reads its whole-number answer. With replicas to
-// wait for, the script and a WAIT after it go in one pipeline, on one
-// connection; too few replicas is ErrNotReplicated, even for an answer
-// that wrote nothing (the caller is told "not now", never "done" early).
-func (q *Queue) run(ctx context.Context, script *redis.Script, keys []string, args ...any) (int64, error) {
+// spread writes a poll's definition (unless def is "") and its state, from
+// the home shard's command at, into its copy on every other shard, one
+// shard after the other. A vote on a shard not reached yet is still taken:
+// it was accepted before the command was acknowledged.
+func (q *Queue) spread(ctx context.Context, pollID, def, state, at string) error {
+	home := q.shards.Of(pollID)
+	for k := 0; k < q.shards.N(); k++ {
+		if k == home {
+			continue
+		}
+		if _, err := q.run(ctx, q.scripts.sync, []string{q.shards.PollKey(k, pollID)}, def, state, at, "0"); err != nil {
+			return fmt.Errorf("shard %d: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// answer reads a create or state script's answer: its code and the stream
+// id that comes with it.
+func answer(v []any) (int64, string) {
+	var n int64
+	var id string
+	if len(v) > 0 {
+		n, _ = v[0].(int64)
+	}
+	if len(v) > 1 {
+		id, _ = v[1].(string)
+	}
+	return n, id
+}
+
+// run runs script and reads its answer (a list, or a whole number as a
+// list of one). With replicas to wait for, the script and a WAIT after it
+// go in one pipeline, on one connection to the primary of keys[0]; too few
+// replicas is ErrNotReplicated, even for an answer that wrote nothing (the
+// caller is told "not now", never "done" early).
+func (q *Queue) run(ctx context.Context, script *redis.Script, keys []string, args ...any) ([]any, error) {
+	read := func(cmd *redis.Cmd) ([]any, error) {
+		v, err := cmd.Result()
+		if err != nil {
+			return nil, err
+		}
+		switch v := v.(type) {
+		case []any:
+			return v, nil
+		case int64:
+			return []any{v}, nil
+		}
+		return nil, fmt.Errorf("script answered %T", v)
+	}
 	if q.wait.Replicas <= 0 {
-		return script.Run(ctx, q.rdb, keys, args...).Int64()
+		return read(script.Run(ctx, q.rdb, keys, args...))
 	}
 	exec := func(eval bool) (*redis.Cmd, error) {
-		pipe, err := q.pipeline()
+		pipe, err := q.pipeline(keys[0])
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +207,8 @@ func (q *Queue) run(ctx context.Context, script *redis.Script, keys []string, ar
 			cmd = script.EvalSha(ctx, pipe, keys, args...)
 		}
 		w := q.waitCmd(pipe)
-		_, _ = pipe.Exec(ctx)
+		_, err = pipe.Exec(ctx)
+		q.moved(err)
 		return cmd, q.waited(w)
 	}
 	cmd, waited := exec(false)
@@ -155,13 +216,13 @@ func (q *Queue) run(ctx context.Context, script *redis.Script, keys []string, ar
 		cmd, waited = exec(true)
 	}
 	if cmd == nil {
-		return 0, waited
+		return nil, waited
 	}
-	n, err := cmd.Int64()
+	v, err := read(cmd)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return n, waited
+	return v, waited
 }
 
 // Copy is what Redis holds of a poll: its definition, its state and the
@@ -172,11 +233,12 @@ type Copy struct {
 	Tally  []byte
 }
 
-// Load reads pollID's copy; ErrNoPoll when there is none. The default poll
+// Load reads pollID's copy on its home shard, which holds its tally;
+// ErrNoPoll when there is none. The default poll
 // has no definition in Redis: its Record is left empty and its state open,
 // with the tally the worker may have kept for it.
 func (q *Queue) Load(ctx context.Context, pollID string) (Copy, error) {
-	vals, err := q.rdb.HMGet(ctx, ballot.PollKey(q.stream, pollID), ballot.PollDef, ballot.PollState, ballot.PollTally).Result()
+	vals, err := q.rdb.HMGet(ctx, q.shards.HomeKey(pollID), ballot.PollDef, ballot.PollState, ballot.PollTally).Result()
 	if err != nil {
 		return Copy{}, fmt.Errorf("reading poll: %w", err)
 	}
@@ -204,6 +266,9 @@ func (q *Queue) Load(ctx context.Context, pollID string) (Copy, error) {
 	return c, nil
 }
 
+// keys are a create or state script's keys: pollID's copy on its home
+// shard and that shard's stream.
 func (q *Queue) keys(pollID string) []string {
-	return []string{ballot.PollKey(q.stream, pollID), q.stream}
+	home := q.shards.Of(pollID)
+	return []string{q.shards.PollKey(home, pollID), q.shards.Key(home)}
 }

@@ -40,7 +40,7 @@ func entries(t *testing.T, rdb *redis.Client, stream string) []map[string]any {
 func TestCreateVoteCloseReopen(t *testing.T) {
 	rdb := testClient(t)
 	stream := testStream(t, rdb)
-	q := New(rdb, stream)
+	q := New(rdb, ballot.OneShard(stream))
 	defer q.Close()
 	ctx := context.Background()
 	rec := newPoll(t, "Red", "Green", "Blue")
@@ -104,7 +104,7 @@ func TestCreateVoteCloseReopen(t *testing.T) {
 
 func TestUnknownPoll(t *testing.T) {
 	rdb := testClient(t)
-	q := New(rdb, testStream(t, rdb))
+	q := New(rdb, ballot.OneShard(testStream(t, rdb)))
 	defer q.Close()
 	ctx := context.Background()
 	if _, err := q.Append(ctx, "nope", "voter", "a"); !errors.Is(err, ErrNoPoll) {
@@ -126,7 +126,7 @@ func TestUnknownPoll(t *testing.T) {
 func TestVotesInTwoPollsNeverMix(t *testing.T) {
 	rdb := testClient(t)
 	stream := testStream(t, rdb)
-	q := New(rdb, stream)
+	q := New(rdb, ballot.OneShard(stream))
 	defer q.Close()
 	ctx := context.Background()
 	p1, p2 := newPoll(t, "A1", "B1"), newPoll(t, "A2", "B2", "C2")
@@ -163,7 +163,7 @@ func TestVotesInTwoPollsNeverMix(t *testing.T) {
 func TestScriptUnknownToRedis(t *testing.T) {
 	rdb := testClient(t)
 	stream := testStream(t, rdb)
-	q := New(rdb, stream)
+	q := New(rdb, ballot.OneShard(stream))
 	defer q.Close()
 	q.scripts = newScripts("\n-- " + rand.Text())
 	ctx := context.Background()
@@ -191,7 +191,7 @@ func TestMixedBatch(t *testing.T) {
 		t.Run(map[bool]string{true: "eval", false: "evalsha"}[eval], func(t *testing.T) {
 			rdb := testClient(t)
 			stream := testStream(t, rdb)
-			q := New(rdb, stream)
+			q := New(rdb, ballot.OneShard(stream))
 			defer q.Close()
 			ctx := context.Background()
 			open, shut := newPoll(t, "Yes", "No"), newPoll(t, "Yes", "No")
@@ -228,7 +228,7 @@ func TestMixedBatch(t *testing.T) {
 				batch[i] = &pending{ctx: v.ctx, poll: v.poll, voter: v.voter, option: v.option}
 			}
 			pipe := rdb.Pipeline()
-			slots := q.queue(pipe, batch, nil, eval)
+			slots := q.queue(pipe, 0, batch, nil, eval)
 			_, _ = pipe.Exec(ctx)
 			if len(slots) != len(votes) {
 				t.Fatalf("got %d slots, want %d", len(slots), len(votes))
@@ -271,7 +271,7 @@ func TestMixedBatch(t *testing.T) {
 // polls: every vote goes through the vote script.
 func BenchmarkAppendPollParallel(b *testing.B) {
 	rdb := testClient(b)
-	q := New(rdb, testStream(b, rdb))
+	q := New(rdb, ballot.OneShard(testStream(b, rdb)))
 	defer q.Close()
 	ctx := context.Background()
 	ids := make([]string, 1000)

@@ -8,6 +8,10 @@
 // other than the default one goes through a Lua script that checks the
 // poll's state and appends in one step, so no vote lands after a close was
 // acknowledged; the votes of a batch share one call of it.
+//
+// The stream may be split into shards (ballot.Shards): each voter's votes
+// go to the shard of its id, each shard has senders of its own, and on a
+// Redis Cluster each batch goes to its shard's primary.
 package votequeue
 
 import (
@@ -54,12 +58,12 @@ const maxBatch = 256
 // senders is how many pipelines may be in flight at once.
 const senders = 4
 
-// Queue is the vote stream and the poll copies beside it.
+// Queue is the vote stream's shards and the poll copies beside them.
 type Queue struct {
 	rdb     redis.UniversalClient
-	stream  string
+	shards  ballot.Shards
 	scripts scripts
-	reqs    chan *pending
+	reqs    []chan *pending // one per shard
 	wait    Wait
 	wg      sync.WaitGroup
 
@@ -75,22 +79,26 @@ type pending struct {
 	done                chan struct{}
 }
 
-// New returns the Queue of stream on rdb and starts its senders; Close
+// New returns the Queue of shards on rdb and starts its senders; Close
 // stops them.
-func New(rdb redis.UniversalClient, stream string) *Queue {
-	return NewWaiting(rdb, stream, Wait{})
+func New(rdb redis.UniversalClient, shards ballot.Shards) *Queue {
+	return NewWaiting(rdb, shards, Wait{})
 }
 
 // NewWaiting is New, acknowledging each write only once wait.Replicas
 // replicas hold it.
-func NewWaiting(rdb redis.UniversalClient, stream string, wait Wait) *Queue {
+func NewWaiting(rdb redis.UniversalClient, shards ballot.Shards, wait Wait) *Queue {
 	if wait.Replicas > 0 && wait.Timeout <= 0 {
 		wait.Timeout = time.Second
 	}
-	q := &Queue{rdb: rdb, stream: stream, scripts: newScripts(""), reqs: make(chan *pending, maxBatch*senders), wait: wait}
-	for i := 0; i < senders; i++ {
-		q.wg.Add(1)
-		go q.send()
+	q := &Queue{rdb: rdb, shards: shards, scripts: newScripts(""), wait: wait}
+	q.reqs = make([]chan *pending, shards.N())
+	for k := range q.reqs {
+		q.reqs[k] = make(chan *pending, maxBatch*senders)
+		for i := 0; i < senders; i++ {
+			q.wg.Add(1)
+			go q.send(k)
+		}
 	}
 	return q
 }
@@ -101,6 +109,39 @@ func NewWaiting(rdb redis.UniversalClient, stream string, wait Wait) *Queue {
 // a copy in Redis (else ErrNoPoll) and be open (else ErrPollClosed); the
 // caller checks that option is one of the poll's.
 func (q *Queue) Append(ctx context.Context, pollID, voterID, option string) (string, error) {
+	id, err := q.append(ctx, pollID, voterID, option)
+	if errors.Is(err, ErrNoPoll) && q.shards.N() > 1 {
+		// The voter's shard may lack a copy its home shard has: a vote
+		// server died between the shards of a create. Copied over, the
+		// vote goes again.
+		if healed, herr := q.heal(ctx, pollID, q.shards.Of(voterID)); herr == nil && healed {
+			return q.append(ctx, pollID, voterID, option)
+		}
+	}
+	return id, err
+}
+
+// heal copies pollID's definition and state from its home shard to shard
+// k; false when the home shard has no definition either.
+func (q *Queue) heal(ctx context.Context, pollID string, k int) (bool, error) {
+	vals, err := q.rdb.HMGet(ctx, q.shards.HomeKey(pollID), ballot.PollDef, ballot.PollState, ballot.PollStateAt).Result()
+	if err != nil {
+		return false, err
+	}
+	def, _ := vals[0].(string)
+	state, _ := vals[1].(string)
+	at, _ := vals[2].(string)
+	if def == "" || state == "" {
+		return false, nil
+	}
+	if at == "" {
+		at = "0-0"
+	}
+	_, err = q.run(ctx, q.scripts.sync, []string{q.shards.PollKey(k, pollID)}, def, state, at, "0")
+	return err == nil, err
+}
+
+func (q *Queue) append(ctx context.Context, pollID, voterID, option string) (string, error) {
 	p := &pending{ctx: ctx, poll: pollID, voter: voterID, option: option, done: make(chan struct{})}
 	q.mu.RLock()
 	if q.stopped {
@@ -108,7 +149,7 @@ func (q *Queue) Append(ctx context.Context, pollID, voterID, option string) (str
 		return "", ErrStopped
 	}
 	select {
-	case q.reqs <- p:
+	case q.reqs[q.shards.Of(voterID)] <- p:
 	case <-ctx.Done():
 		q.mu.RUnlock()
 		return "", fmt.Errorf("appending vote: %w", ctx.Err())
@@ -129,19 +170,20 @@ func (q *Queue) Append(ctx context.Context, pollID, voterID, option string) (str
 	return p.id, nil
 }
 
-// send takes whatever votes are waiting, up to maxBatch, and writes them in
-// one pipeline.
-func (q *Queue) send() {
+// send takes whatever votes are waiting for shard k, up to maxBatch, and
+// writes them in one pipeline.
+func (q *Queue) send(k int) {
 	defer q.wg.Done()
 	batch := make([]*pending, 0, maxBatch)
 	slots := make([]slot, 0, maxBatch)
 	var retry []*pending
-	for first := range q.reqs {
+	reqs := q.reqs[k]
+	for first := range reqs {
 		batch = append(batch[:0], first)
 	fill:
 		for len(batch) < maxBatch {
 			select {
-			case p, ok := <-q.reqs:
+			case p, ok := <-reqs:
 				if !ok {
 					break fill
 				}
@@ -150,7 +192,7 @@ func (q *Queue) send() {
 				break fill
 			}
 		}
-		pipe, err := q.pipeline()
+		pipe, err := q.pipeline(q.shards.Key(k))
 		if err != nil {
 			for _, p := range batch {
 				p.err = err
@@ -158,12 +200,13 @@ func (q *Queue) send() {
 			}
 			continue
 		}
-		slots = q.queue(pipe, batch, slots[:0], false)
+		slots = q.queue(pipe, k, batch, slots[:0], false)
 		var waited error
 		if pipe.Len() > 0 {
 			w := q.waitCmd(pipe)
 			// Each command's own result is read below; Exec's error is the first.
-			_, _ = pipe.Exec(context.Background())
+			_, err := pipe.Exec(context.Background())
+			q.moved(err)
 			waited = q.waited(w)
 		}
 		retry = retry[:0]
@@ -184,7 +227,7 @@ func (q *Queue) send() {
 		// and land after them in the stream: the order the server answers
 		// in is the stream's order.
 		if len(retry) > 0 {
-			pipe, err := q.pipeline()
+			pipe, err := q.pipeline(q.shards.Key(k))
 			if err != nil {
 				for _, p := range retry {
 					p.err = err
@@ -192,7 +235,7 @@ func (q *Queue) send() {
 				}
 				continue
 			}
-			slots = q.queue(pipe, retry, slots[:0], true)
+			slots = q.queue(pipe, k, retry, slots[:0], true)
 			w := q.waitCmd(pipe)
 			_, _ = pipe.Exec(context.Background())
 			waited := q.waited(w)
@@ -206,21 +249,34 @@ func (q *Queue) send() {
 	}
 }
 
-// pipeline returns a pipeline whose commands all go over one connection
-// to the primary holding the stream, so a WAIT at its end counts the
-// replicas holding its writes. A cluster client would send a WAIT, which
-// names no key, to any node: there the pipeline is the stream's node's.
-// Without the node, nothing is written: a WAIT elsewhere would count
-// another connection's writes.
-func (q *Queue) pipeline() (redis.Pipeliner, error) {
+// pipeline returns a pipeline for writes to key whose commands all go
+// over one connection to the primary holding key, so a WAIT at its end
+// counts the replicas holding its writes. A cluster client would send a
+// WAIT, which names no key, to any node: there the pipeline is key's
+// node's. Without the node, nothing is written: a WAIT elsewhere would
+// count another connection's writes.
+func (q *Queue) pipeline(key string) (redis.Pipeliner, error) {
 	if c, ok := q.rdb.(*redis.ClusterClient); ok && q.wait.Replicas > 0 {
-		node, err := c.MasterForKey(context.Background(), q.stream)
+		node, err := c.MasterForKey(context.Background(), key)
 		if err != nil {
-			return nil, fmt.Errorf("finding the Redis Cluster node of %s: %w", q.stream, err)
+			return nil, fmt.Errorf("finding the Redis Cluster node of %s: %w", key, err)
 		}
 		return node.Pipeline(), nil
 	}
 	return q.rdb.Pipeline(), nil
+}
+
+// moved has a cluster client read the cluster's slots again after a
+// pipeline sent straight to a node failed: the node may have failed over
+// or handed its slots on (MOVED), and the next batch must find the new
+// primary. The batch's callers get the error and retry.
+func (q *Queue) moved(err error) {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return
+	}
+	if c, ok := q.rdb.(*redis.ClusterClient); ok && q.wait.Replicas > 0 {
+		c.ReloadState(context.Background())
+	}
 }
 
 // waitCmd puts a WAIT at the end of pipe, after its writes; nil when no
@@ -261,7 +317,8 @@ type slot struct {
 // default poll, which has no copy and is always open, is a plain XADD;
 // each run of votes in other polls is one call of the vote script (by its
 // digest, or with its body when eval).
-func (q *Queue) queue(pipe redis.Pipeliner, batch []*pending, slots []slot, eval bool) []slot {
+func (q *Queue) queue(pipe redis.Pipeliner, k int, batch []*pending, slots []slot, eval bool) []slot {
+	stream := q.shards.Key(k)
 	ctx := context.Background()
 	var (
 		keys []string
@@ -291,16 +348,16 @@ func (q *Queue) queue(pipe redis.Pipeliner, batch []*pending, slots []slot, eval
 		case p.poll == poll.DefaultID:
 			flush()
 			slots = append(slots, slot{i: -1, cmd: pipe.XAdd(ctx, &redis.XAddArgs{
-				Stream: q.stream,
+				Stream: stream,
 				Values: []string{ballot.FieldPoll, p.poll, ballot.FieldVoter, p.voter, ballot.FieldVote, p.option},
 			})})
 		default:
 			if keys == nil {
-				keys = append(make([]string, 0, len(batch)+1), q.stream)
+				keys = append(make([]string, 0, len(batch)+1), stream)
 				args = make([]any, 0, 3*len(batch))
 			}
 			slots = append(slots, slot{i: len(keys) - 1})
-			keys = append(keys, ballot.PollKey(q.stream, p.poll))
+			keys = append(keys, q.shards.PollKey(k, p.poll))
 			args = append(args, p.poll, p.voter, p.option)
 		}
 	}
@@ -343,7 +400,9 @@ func (q *Queue) Close() {
 	q.mu.Lock()
 	if !q.stopped {
 		q.stopped = true
-		close(q.reqs)
+		for _, reqs := range q.reqs {
+			close(reqs)
+		}
 	}
 	q.mu.Unlock()
 	q.wg.Wait()

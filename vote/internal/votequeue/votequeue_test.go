@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"livevote/shared/ballot"
 	"livevote/vote/internal/testredis"
 	"net"
 	"strings"
@@ -39,7 +40,7 @@ func testStream(t testing.TB, rdb *redis.Client) string {
 func TestConcurrentAppendsKeepEachVotersOrder(t *testing.T) {
 	rdb := testClient(t)
 	stream := testStream(t, rdb)
-	q := New(rdb, stream)
+	q := New(rdb, ballot.OneShard(stream))
 	defer q.Close()
 	const voters, each = 50, 40
 	var wg sync.WaitGroup
@@ -89,7 +90,7 @@ func TestAppendFailsFastWhenRedisIsDown(t *testing.T) {
 	ln.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
-	q := New(rdb, "unused")
+	q := New(rdb, ballot.OneShard("unused"))
 	defer q.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -103,7 +104,7 @@ func TestAppendFailsFastWhenRedisIsDown(t *testing.T) {
 
 func TestAppendAfterClose(t *testing.T) {
 	rdb := testClient(t)
-	q := New(rdb, testStream(t, rdb))
+	q := New(rdb, ballot.OneShard(testStream(t, rdb)))
 	q.Close()
 	if _, err := q.Append(context.Background(), poll.DefaultID, "voter", "a"); !errors.Is(err, ErrStopped) {
 		t.Errorf("got %v, want ErrStopped", err)
@@ -114,7 +115,7 @@ func TestAppendAfterClose(t *testing.T) {
 // requests do, against the real Redis.
 func BenchmarkAppendParallel(b *testing.B) {
 	rdb := testClient(b)
-	q := New(rdb, testStream(b, rdb))
+	q := New(rdb, ballot.OneShard(testStream(b, rdb)))
 	defer q.Close()
 	b.SetParallelism(32)
 	b.ReportAllocs()

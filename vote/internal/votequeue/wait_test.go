@@ -102,7 +102,7 @@ func TestWaitReplicas(t *testing.T) {
 	ctx := context.Background()
 	const stream = "votes"
 	const timeout = 300 * time.Millisecond
-	q := NewWaiting(pair.primary, stream, Wait{Replicas: 1, Timeout: timeout})
+	q := NewWaiting(pair.primary, ballot.OneShard(stream), Wait{Replicas: 1, Timeout: timeout})
 	defer q.Close()
 
 	rec := poll.Record{Poll: poll.Poll{ID: "p1", Question: "Q?", State: poll.StateOpen,
@@ -110,7 +110,7 @@ func TestWaitReplicas(t *testing.T) {
 	if err := q.Create(ctx, rec); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if n, err := pair.replica.Exists(ctx, ballot.PollKey(stream, rec.ID)).Result(); err != nil || n != 1 {
+	if n, err := pair.replica.Exists(ctx, ballot.OneShard(stream).PollKey(0, rec.ID)).Result(); err != nil || n != 1 {
 		t.Fatalf("replica holds the created poll's copy: %d (err %v), want 1", n, err)
 	}
 	var wg sync.WaitGroup
@@ -139,7 +139,7 @@ func TestWaitReplicas(t *testing.T) {
 	if changed, err := q.SetState(ctx, rec.ID, poll.StateClosed); err != nil || !changed {
 		t.Fatalf("close: changed %v, err %v; want true, nil", changed, err)
 	}
-	if s, err := pair.replica.HGet(ctx, ballot.PollKey(stream, rec.ID), ballot.PollState).Result(); err != nil || s != poll.StateClosed {
+	if s, err := pair.replica.HGet(ctx, ballot.OneShard(stream).PollKey(0, rec.ID), ballot.PollState).Result(); err != nil || s != poll.StateClosed {
 		t.Fatalf("replica's poll state %q (err %v), want %q", s, err, poll.StateClosed)
 	}
 	// A refusal that wrote nothing is still a refusal.
@@ -148,7 +148,7 @@ func TestWaitReplicas(t *testing.T) {
 	}
 
 	// Two replicas asked for, one there: not acknowledged.
-	q2 := NewWaiting(pair.primary, stream, Wait{Replicas: 2, Timeout: timeout})
+	q2 := NewWaiting(pair.primary, ballot.OneShard(stream), Wait{Replicas: 2, Timeout: timeout})
 	defer q2.Close()
 	if _, err := q2.Append(ctx, poll.DefaultID, "voterY", "b"); !errors.Is(err, ErrNotReplicated) {
 		t.Errorf("2 replicas asked, 1 running: got %v, want ErrNotReplicated", err)
@@ -194,7 +194,7 @@ func TestWaitReplicas(t *testing.T) {
 func BenchmarkAppendWait(b *testing.B) {
 	pair := startPair(b)
 	for _, n := range []int{0, 1} {
-		q := NewWaiting(pair.primary, "bench"+strconv.Itoa(n), Wait{Replicas: n, Timeout: time.Second})
+		q := NewWaiting(pair.primary, ballot.OneShard("bench"+strconv.Itoa(n)), Wait{Replicas: n, Timeout: time.Second})
 		defer q.Close()
 		appendOne := func(b *testing.B) bool {
 			if _, err := q.Append(context.Background(), poll.DefaultID, "voter0000000000000000", "a"); err != nil {

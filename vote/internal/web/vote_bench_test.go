@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"livevote/shared/ballot"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -77,7 +78,7 @@ func BenchmarkVoteLimits(b *testing.B) {
 				}
 				stream := benchStream(b, rdb)
 				logger := slog.New(slog.DiscardHandler)
-				q := votequeue.New(rdb, stream)
+				q := votequeue.New(rdb, ballot.OneShard(stream))
 				defer q.Close()
 				voters := voterkey.New(rdb, stream, logger)
 				signer, err := voters.Signer(context.Background())

@@ -23,8 +23,11 @@ type Config struct {
 	// NATSURL is one NATS server or several of a cluster, comma-separated.
 	NATSURL string
 	// Addr serves /healthz, /readyz and /metrics.
-	Addr     string
-	Stream   string
+	Addr   string
+	Stream string
+	// Shards are the stream keys the votes are spread over
+	// (VOTE_STREAM_SHARDS, with Stream as their prefix).
+	Shards   ballot.Shards
 	Subject  string
 	Group    string
 	LogLevel string
@@ -69,6 +72,9 @@ func Load(getenv shared.Getenv) (Config, error) {
 		return c, err
 	}
 	if c.Stream, err = shared.Name(getenv, "VOTE_STREAM", ballot.DefaultStream); err != nil {
+		return c, err
+	}
+	if c.Shards, err = shared.Shards(getenv, c.Stream); err != nil {
 		return c, err
 	}
 	if c.Subject, err = shared.Name(getenv, "TALLY_SUBJECT", tally.DefaultSubject); err != nil {

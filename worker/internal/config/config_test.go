@@ -42,6 +42,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"WORKER_CLAIM_IDLE", "-1s"},
 		{"NATS_URL", "nats://127.0.0.1:4222,nats//x"},
 		{"REDIS_URL", "redis://h1:1?addr=h2:2&bogus=1"},
+		{"VOTE_STREAM_SHARDS", "0"},
+		{"VOTE_STREAM_SHARDS", "many"},
+		{"VOTE_STREAM", "{votes}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -69,8 +72,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 
 func TestLoadRedisClusterAndNATSServers(t *testing.T) {
 	env := map[string]string{
-		"REDIS_URL": "redis://:pw@127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002",
-		"NATS_URL":  "nats://127.0.0.1:4222, nats://127.0.0.1:4223",
+		"REDIS_URL":          "redis://:pw@127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002",
+		"NATS_URL":           "nats://127.0.0.1:4222, nats://127.0.0.1:4223",
+		"VOTE_STREAM_SHARDS": "6",
 	}
 	c, err := Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -78,6 +82,9 @@ func TestLoadRedisClusterAndNATSServers(t *testing.T) {
 	}
 	if c.Redis != nil || c.RedisCluster == nil || len(c.RedisCluster.Addrs) != 3 {
 		t.Errorf("got single %v cluster %+v, want a cluster of 3 seeds", c.Redis, c.RedisCluster)
+	}
+	if c.Shards.N() != 6 || c.Shards.Key(0) != "votes:{0}" {
+		t.Errorf("got %d shards, the first %q; want 6, votes:{0}", c.Shards.N(), c.Shards.Key(0))
 	}
 	if want := "nats://127.0.0.1:4222,nats://127.0.0.1:4223"; c.NATSURL != want {
 		t.Errorf("got NATS_URL %q, want %q", c.NATSURL, want)

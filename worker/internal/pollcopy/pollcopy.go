@@ -1,7 +1,8 @@
 // Package pollcopy keeps the vote servers' copy of each poll in Redis (a
-// hash per poll, ballot.PollKey) current from the worker's side: it writes
-// each committed tally there, and puts back from PostgreSQL the polls
-// whose hash Redis lost.
+// hash per poll and shard, ballot.Shards.PollKey) current from the
+// worker's side: it writes each committed tally into the poll's copy on
+// its home shard, and puts back from PostgreSQL what Redis lost of a
+// shard's copies.
 package pollcopy
 
 import (
@@ -9,7 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -34,27 +35,35 @@ if cur[1] and (cur[2] or '') == ARGV[6] and tonumber(cur[1]) >= tonumber(ARGV[4]
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return 1`
 
-// restore writes a poll's whole hash only if the hash does not exist: a
-// hash that exists may hold a close the worker has not applied yet.
-var restore = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1`)
+// restore is ballot.SyncCopySrc: a restore writes a definition only where
+// there is none and a state only where there is none or an older one, so
+// a close the worker has not applied yet is kept.
+var restore = redis.NewScript(ballot.SyncCopySrc)
 
-// Copy is the poll copy beside one vote stream.
+// moveLegacy moves a copy from before shards (KEYS[1], ballot.LegacyPollKey)
+// to its key now (KEYS[2]) unless that exists, and deletes it.
+var moveLegacy = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local h = redis.call('HGETALL', KEYS[1])
+  if #h > 0 then redis.call('HSET', KEYS[2], unpack(h)) end
+end
+return redis.call('DEL', KEYS[1])`)
+
+// Copy is one shard's poll copies, beside its stream.
 type Copy struct {
 	rdb    redis.UniversalClient
-	stream string
+	shards ballot.Shards
+	shard  int
 	write  *redis.Script // writeTallySrc; a test's own copy is one Redis has never seen
 }
 
-// New returns the copy of the polls of stream.
-func New(rdb redis.UniversalClient, stream string) *Copy {
-	return &Copy{rdb: rdb, stream: stream, write: redis.NewScript(writeTallySrc)}
+// New returns shard's poll copies among shards.
+func New(rdb redis.UniversalClient, shards ballot.Shards, shard int) *Copy {
+	return &Copy{rdb: rdb, shards: shards, shard: shard, write: redis.NewScript(writeTallySrc)}
 }
 
-// WriteTallies stores each tally in its poll's hash, keeping a higher
-// version of the same epoch already there.
+// WriteTallies stores each tally in its poll's copy on the poll's home
+// shard, keeping a higher version of the same epoch already there.
 func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
 	if len(tallies) == 0 {
 		return nil
@@ -69,7 +78,7 @@ func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
 		cmds := make([]*redis.Cmd, 0, len(ts))
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, t := range ts {
-				keys := []string{ballot.PollKey(c.stream, t.Poll)}
+				keys := []string{c.shards.HomeKey(t.Poll)}
 				args := []any{ballot.PollTally, t.AppendJSON(nil), ballot.PollTallyVersion, t.Version,
 					ballot.PollTallyEpoch, t.Epoch}
 				if sha {
@@ -103,9 +112,15 @@ func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
 	return nil
 }
 
-// Restore writes each poll whose hash is missing: its definition, state
-// and tally. It returns how many it wrote.
+// Restore puts back into this shard's copies what Redis lost of each
+// poll: its definition, and its state unless the copy holds a later one.
+// The tallies are WriteTallies's. It returns how many copies it wrote to.
+// On a single Redis with one shard it first moves the copies of versions
+// before shards to their keys now.
 func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) {
+	if err := c.moveLegacy(ctx); err != nil {
+		return 0, err
+	}
 	if len(polls) == 0 {
 		return 0, nil
 	}
@@ -116,12 +131,12 @@ func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) 
 			if err != nil {
 				return fmt.Errorf("encoding poll %s: %w", s.Record.ID, err)
 			}
-			cmds = append(cmds, restore.Eval(ctx, p, []string{ballot.PollKey(c.stream, s.Record.ID)},
-				ballot.PollDef, def,
-				ballot.PollState, s.Record.State,
-				ballot.PollTally, s.Tally.AppendJSON(nil),
-				ballot.PollTallyVersion, strconv.FormatInt(s.Tally.Version, 10),
-				ballot.PollTallyEpoch, s.Tally.Epoch))
+			at := s.StateAt
+			if at == "" {
+				at = "0-0"
+			}
+			cmds = append(cmds, restore.Eval(ctx, p, []string{c.shards.PollKey(c.shard, s.Record.ID)},
+				def, s.Record.State, at, "1"))
 		}
 		return nil
 	})
@@ -137,8 +152,31 @@ func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) 
 	return n, nil
 }
 
+// moveLegacy moves the copies kept under ballot.LegacyPollKey by versions
+// before shards. They exist only on a single Redis with one shard, the
+// one layout those versions had; their state may be ahead of PostgreSQL
+// (a close not applied yet), so they are moved, not restored.
+func (c *Copy) moveLegacy(ctx context.Context) error {
+	if _, cluster := c.rdb.(*redis.ClusterClient); cluster || c.shards.N() != 1 {
+		return nil
+	}
+	prefix := ballot.LegacyPollKey(c.shards.Prefix(), "")
+	iter := c.rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		old := iter.Val()
+		id := strings.TrimPrefix(old, prefix)
+		if err := moveLegacy.Run(ctx, c.rdb, []string{old, c.shards.PollKey(0, id)}).Err(); err != nil {
+			return fmt.Errorf("moving the poll copy %s: %w", old, err)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("listing the poll copies to move: %w", err)
+	}
+	return nil
+}
+
 // Definitions reads the definition (the poll.Record JSON) of each poll of
-// ids that has one in the copy, in one round trip. The vote server writes a
+// ids that has one in its copy on its home shard, in one round trip. The vote server writes a
 // poll's definition in the same script that appends its create, so every
 // poll an entry of the stream names has one, even while its create waits
 // in another worker's batch. A poll with no hash is absent from the map.
@@ -149,7 +187,7 @@ func (c *Copy) Definitions(ctx context.Context, ids []string) (map[string]string
 	cmds := make([]*redis.StringCmd, len(ids))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, ballot.PollKey(c.stream, id), ballot.PollDef)
+			cmds[i] = p.HGet(ctx, c.shards.HomeKey(id), ballot.PollDef)
 		}
 		return nil
 	})

@@ -18,8 +18,8 @@ import (
 func TestWriteTalliesKeepsHigherVersion(t *testing.T) {
 	rdb, stream := testredis.Client(t)
 	ctx := context.Background()
-	c := New(rdb, stream)
-	key := ballot.PollKey(stream, "p1")
+	c := New(rdb, ballot.OneShard(stream), 0)
+	key := ballot.OneShard(stream).PollKey(0, "p1")
 	if err := rdb.HSet(ctx, key, ballot.PollDef, "{}", ballot.PollState, "open").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestWriteTalliesKeepsHigherVersion(t *testing.T) {
 	if err := c.WriteTallies(ctx, []tally.Tally{tally.New("gone", 1, []string{"a", "b"}, nil, "open", time.Now())}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rdb.Exists(ctx, ballot.PollKey(stream, "gone")).Result(); n != 0 {
+	if n, _ := rdb.Exists(ctx, ballot.OneShard(stream).PollKey(0, "gone")).Result(); n != 0 {
 		t.Error("a tally created the hash of a poll that had none")
 	}
 }
@@ -65,8 +65,8 @@ func TestWriteTalliesKeepsHigherVersion(t *testing.T) {
 func TestWriteTalliesFollowsTheEpoch(t *testing.T) {
 	rdb, stream := testredis.Client(t)
 	ctx := context.Background()
-	c := New(rdb, stream)
-	key := ballot.PollKey(stream, "p1")
+	c := New(rdb, ballot.OneShard(stream), 0)
+	key := ballot.OneShard(stream).PollKey(0, "p1")
 	// As a worker older than epochs left it: a version, no epoch.
 	if err := rdb.HSet(ctx, key, ballot.PollDef, "{}", ballot.PollState, "open", ballot.PollTallyVersion, "40").Err(); err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestWriteTalliesFollowsTheEpoch(t *testing.T) {
 func TestRestoreWritesOnlyMissing(t *testing.T) {
 	rdb, stream := testredis.Client(t)
 	ctx := context.Background()
-	c := New(rdb, stream)
+	c := New(rdb, ballot.OneShard(stream), 0)
 	stored := func(id, state string, version int64) votedb.Stored {
 		p, err := poll.New(id, "Q "+id, []string{"Red", "Blue"}, time.Now())
 		if err != nil {
@@ -126,17 +126,34 @@ func TestRestoreWritesOnlyMissing(t *testing.T) {
 		return votedb.Stored{Record: poll.Record{Poll: p, TokenHash: poll.HashToken("x")}, Tally: tl}
 	}
 	// p1's copy exists and holds a close the worker has not applied yet.
-	if err := rdb.HSet(ctx, ballot.PollKey(stream, "p1"), ballot.PollDef, "{}", ballot.PollState, "closed").Err(); err != nil {
+	if err := rdb.HSet(ctx, ballot.OneShard(stream).PollKey(0, "p1"), ballot.PollDef, "{}", ballot.PollState, "closed").Err(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := c.Restore(ctx, []votedb.Stored{stored("p1", "open", 4), stored("p2", "closed", 7)})
-	if err != nil || n != 1 {
-		t.Fatalf("restored %d (err %v), want 1", n, err)
+	// p3's copy holds an older reopen than the close PostgreSQL applied.
+	if err := rdb.HSet(ctx, ballot.OneShard(stream).PollKey(0, "p3"), ballot.PollDef, "{}", ballot.PollState, "open", ballot.PollStateAt, "5-0").Err(); err != nil {
+		t.Fatal(err)
 	}
-	if got, _ := rdb.HGet(ctx, ballot.PollKey(stream, "p1"), ballot.PollState).Result(); got != "closed" {
+	p3 := stored("p3", "closed", 2)
+	p3.StateAt = "9-0"
+	all := []votedb.Stored{stored("p1", "open", 4), stored("p2", "closed", 7), p3}
+	n, err := c.Restore(ctx, all)
+	if err != nil || n != 2 {
+		t.Fatalf("restored %d (err %v), want 2", n, err)
+	}
+	if got, _ := rdb.HGet(ctx, ballot.OneShard(stream).PollKey(0, "p3"), ballot.PollState).Result(); got != "closed" {
+		t.Errorf("p3 state %q, want PostgreSQL's later close", got)
+	}
+	tallies := make([]tally.Tally, len(all))
+	for i, s := range all {
+		tallies[i] = s.Tally
+	}
+	if err := c.WriteTallies(ctx, tallies); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := rdb.HGet(ctx, ballot.OneShard(stream).PollKey(0, "p1"), ballot.PollState).Result(); got != "closed" {
 		t.Errorf("p1 state %q, want the copy's closed kept", got)
 	}
-	h, err := rdb.HGetAll(ctx, ballot.PollKey(stream, "p2")).Result()
+	h, err := rdb.HGetAll(ctx, ballot.OneShard(stream).PollKey(0, "p2")).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,15 +166,46 @@ func TestRestoreWritesOnlyMissing(t *testing.T) {
 	}
 }
 
+// TestRestoreMovesLegacyCopies: a copy kept where versions before shards
+// kept it moves to its key now, closed state included, and a copy already
+// at its key now is not replaced.
+func TestRestoreMovesLegacyCopies(t *testing.T) {
+	rdb, stream := testredis.Client(t)
+	ctx := context.Background()
+	shards := ballot.OneShard(stream)
+	c := New(rdb, shards, 0)
+	if err := rdb.HSet(ctx, ballot.LegacyPollKey(stream, "old1"), ballot.PollDef, `{"id":"old1"}`, ballot.PollState, "closed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, ballot.LegacyPollKey(stream, "both"), ballot.PollDef, `{"id":"stale"}`, ballot.PollState, "open").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, shards.PollKey(0, "both"), ballot.PollDef, `{"id":"both"}`, ballot.PollState, "closed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Restore(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := rdb.HGetAll(ctx, shards.PollKey(0, "old1")).Result(); h[ballot.PollDef] != `{"id":"old1"}` || h[ballot.PollState] != "closed" {
+		t.Errorf("old1 at its key now: %v, want the legacy copy", h)
+	}
+	if h, _ := rdb.HGetAll(ctx, shards.PollKey(0, "both")).Result(); h[ballot.PollDef] != `{"id":"both"}` || h[ballot.PollState] != "closed" {
+		t.Errorf("both: %v, want the copy at its key now kept", h)
+	}
+	if n, _ := rdb.Exists(ctx, ballot.LegacyPollKey(stream, "old1"), ballot.LegacyPollKey(stream, "both")).Result(); n != 0 {
+		t.Errorf("%d legacy copies left, want none", n)
+	}
+}
+
 func TestDefinitions(t *testing.T) {
 	rdb, stream := testredis.Client(t)
 	ctx := context.Background()
-	c := New(rdb, stream)
-	if err := rdb.HSet(ctx, ballot.PollKey(stream, "p1"), ballot.PollDef, `{"id":"p1"}`, ballot.PollState, "open").Err(); err != nil {
+	c := New(rdb, ballot.OneShard(stream), 0)
+	if err := rdb.HSet(ctx, ballot.OneShard(stream).PollKey(0, "p1"), ballot.PollDef, `{"id":"p1"}`, ballot.PollState, "open").Err(); err != nil {
 		t.Fatal(err)
 	}
 	// A hash with no definition (a tally only) is no poll either.
-	if err := rdb.HSet(ctx, ballot.PollKey(stream, "p2"), ballot.PollTally, "{}").Err(); err != nil {
+	if err := rdb.HSet(ctx, ballot.OneShard(stream).PollKey(0, "p2"), ballot.PollTally, "{}").Err(); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.Definitions(ctx, []string{"p1", "p2", "p3"})
@@ -179,12 +227,12 @@ func TestDefinitions(t *testing.T) {
 func BenchmarkWriteTallies650(b *testing.B) {
 	rdb, stream := testredis.Client(b)
 	ctx := context.Background()
-	c := New(rdb, stream)
+	c := New(rdb, ballot.OneShard(stream), 0)
 	ts := make([]tally.Tally, 650)
 	ids := []string{"a", "b", "c", "d", "e", "f", "g"}
 	for i := range ts {
 		id := fmt.Sprintf("p%d", i)
-		if err := rdb.HSet(ctx, ballot.PollKey(stream, id), ballot.PollDef, "{}", ballot.PollState, "open").Err(); err != nil {
+		if err := rdb.HSet(ctx, ballot.OneShard(stream).PollKey(0, id), ballot.PollDef, "{}", ballot.PollState, "open").Err(); err != nil {
 			b.Fatal(err)
 		}
 		ts[i] = tally.New(id, 0, ids, map[string]int64{"a": 120, "c": 33}, "open", time.Unix(0, 0))

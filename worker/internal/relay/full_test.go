@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"livevote/shared/ballot"
 	"testing"
 
 	"livevote/shared/poll"
@@ -35,7 +36,7 @@ func TestRelayDrainsWhenRedisIsFull(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		f.vote(poll.DefaultID, voterID(i), []string{"a", "b"}[i%2])
 	}
-	r := f.relayAs("test", f.store, fullCopy{pollcopy.New(f.rdb, f.stream)}, 100, 0)
+	r := f.relayAs("test", f.store, fullCopy{pollcopy.New(f.rdb, ballot.OneShard(f.stream), 0)}, 100, 0)
 	defer f.startRelay(r)()
 	f.waitDrained()
 	f.wantCounts(poll.DefaultID, map[string]int64{"a": 125, "b": 125})

@@ -15,13 +15,15 @@ type Metrics struct {
 	PublishErrors prometheus.Counter
 	RedisErrors   prometheus.Counter
 	DBErrors      prometheus.Counter
-	StreamLength  prometheus.Gauge
-	Pending       prometheus.Gauge
-	OldestPending prometheus.Gauge
+	// The stream's gauges have a label, stream: the shard's key.
+	StreamLength  *prometheus.GaugeVec
+	Pending       *prometheus.GaugeVec
+	OldestPending *prometheus.GaugeVec
 }
 
 // NewMetrics creates the relay's metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	stream := []string{"stream"}
 	m := &Metrics{
 		Processed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_entries_processed_total", Help: "Stream entries committed and acknowledged."}),
@@ -48,12 +50,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "worker_redis_errors_total", Help: "Failed Redis operations (each is retried)."}),
 		DBErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_postgres_errors_total", Help: "Failed batch commits (each is retried)."}),
-		StreamLength: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "worker_stream_length", Help: "Entries in the vote stream (the backlog)."}),
-		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "worker_stream_pending", Help: "Entries delivered to a worker and not yet acknowledged."}),
-		OldestPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "worker_stream_oldest_pending_seconds", Help: "Age of the oldest entry delivered and not yet acknowledged (0 when none)."}),
+		StreamLength: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "worker_stream_length", Help: "Entries in the vote stream's shard (the backlog)."}, stream),
+		Pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "worker_stream_pending", Help: "Entries delivered to a worker and not yet acknowledged."}, stream),
+		OldestPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "worker_stream_oldest_pending_seconds", Help: "Age of the oldest entry delivered and not yet acknowledged (0 when none)."}, stream),
 	}
 	reg.MustRegister(m.Processed, m.Batches, m.BatchSize, m.BatchSeconds, m.StepSeconds, m.Claimed, m.Invalid,
 		m.Published, m.PublishErrors, m.RedisErrors, m.DBErrors, m.StreamLength, m.Pending, m.OldestPending)

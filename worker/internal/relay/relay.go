@@ -60,6 +60,9 @@ type Config struct {
 	// ConsumerIdle is how long a consumer with nothing pending stays in the
 	// group before it is removed as gone.
 	ConsumerIdle time.Duration
+	// Shard is the shard of the stream this relay reads; the relay of shard
+	// 0 announces the recent tallies at start for the whole worker.
+	Shard int
 }
 
 // announceWindow is how far back a reconnection to NATS announces tallies
@@ -112,7 +115,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		return nil // ctx ended first
 	}
 	r.restoreCopy(ctx)
-	r.Reannounce(ctx)
+	if r.cfg.Shard == 0 {
+		r.Reannounce(ctx)
+	}
 	var (
 		bo          = r.retry
 		groupReady  bool
@@ -387,9 +392,10 @@ func (r *Relay) sample(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	r.metrics.StreamLength.Set(float64(s.Length))
-	r.metrics.Pending.Set(float64(s.Pending))
-	r.metrics.OldestPending.Set(s.OldestPendingAge.Seconds())
+	key := r.stream.Key()
+	r.metrics.StreamLength.WithLabelValues(key).Set(float64(s.Length))
+	r.metrics.Pending.WithLabelValues(key).Set(float64(s.Pending))
+	r.metrics.OldestPending.WithLabelValues(key).Set(s.OldestPendingAge.Seconds())
 }
 
 // removeIdleConsumers forgets consumers of stopped workers.

@@ -104,7 +104,7 @@ func (f *fixture) writeCopy(id string, labels ...string) string {
 		f.t.Fatal(err)
 	}
 	def, _ := json.Marshal(poll.Record{Poll: p, TokenHash: poll.HashToken("t")})
-	if err := f.rdb.HSet(context.Background(), ballot.PollKey(f.stream, id), ballot.PollDef, def, ballot.PollState, poll.StateOpen).Err(); err != nil {
+	if err := f.rdb.HSet(context.Background(), ballot.OneShard(f.stream).PollKey(0, id), ballot.PollDef, def, ballot.PollState, poll.StateOpen).Err(); err != nil {
 		f.t.Fatal(err)
 	}
 	return string(def)
@@ -130,7 +130,7 @@ func (f *fixture) ghostRead(n int) []redis.XMessage {
 }
 
 func (f *fixture) relay(store Store, grace time.Duration) *Relay {
-	return f.relayAs("test", store, pollcopy.New(f.rdb, f.stream), 100, grace)
+	return f.relayAs("test", store, pollcopy.New(f.rdb, ballot.OneShard(f.stream), 0), 100, grace)
 }
 
 // relayAs returns a relay that reads as consumer, batch entries at a time.
@@ -206,7 +206,7 @@ func (f *fixture) wantCounts(pollID string, want map[string]int64) tally.Tally {
 // copyTally reads the tally in a poll's Redis copy.
 func (f *fixture) copyTally(pollID string) (tally.Tally, bool) {
 	f.t.Helper()
-	raw, err := f.rdb.HGet(context.Background(), ballot.PollKey(f.stream, pollID), ballot.PollTally).Result()
+	raw, err := f.rdb.HGet(context.Background(), ballot.OneShard(f.stream).PollKey(0, pollID), ballot.PollTally).Result()
 	if err != nil {
 		return tally.Tally{}, false
 	}
@@ -474,14 +474,14 @@ func TestRelayRecreatesLostGroup(t *testing.T) {
 	f.vote("p1", voterID(1), "b")
 	f.waitDrained()
 	ctx := context.Background()
-	if err := f.rdb.Del(ctx, f.stream, ballot.PollKey(f.stream, "p1")).Err(); err != nil {
+	if err := f.rdb.Del(ctx, f.stream, ballot.OneShard(f.stream).PollKey(0, "p1")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the copy of p1 restored", func() bool {
 		c, ok := f.copyTally("p1")
 		return ok && c.Counts["b"] == 1
 	})
-	h, err := f.rdb.HGetAll(ctx, ballot.PollKey(f.stream, "p1")).Result()
+	h, err := f.rdb.HGetAll(ctx, ballot.OneShard(f.stream).PollKey(0, "p1")).Result()
 	if err != nil || h[ballot.PollState] != poll.StateOpen || h[ballot.PollDef] == "" {
 		t.Errorf("restored copy %v (err %v), want def and state open", h, err)
 	}

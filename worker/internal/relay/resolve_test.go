@@ -100,7 +100,7 @@ func TestRelayRetriesReadingCopy(t *testing.T) {
 	f := newFixture(t)
 	f.writeCopy("late", "Red", "Blue")
 	f.vote("late", voterID(1), "b")
-	pc := &flakyCopy{PollCopy: pollcopy.New(f.rdb, f.stream), fails: 3}
+	pc := &flakyCopy{PollCopy: pollcopy.New(f.rdb, ballot.OneShard(f.stream), 0), fails: 3}
 	stop := f.startRelay(f.relayAs("test", f.store, pc, 100, 0))
 	defer stop()
 	f.waitDrained()
@@ -145,7 +145,7 @@ func TestRelaysShareStream(t *testing.T) {
 		f.xadd(ballot.FieldOp, ballot.OpClose, ballot.FieldPoll, id)
 	}
 	for _, name := range []string{"one", "two"} {
-		defer f.startRelay(f.relayAs(name, f.store, pollcopy.New(f.rdb, f.stream), 3, 0))()
+		defer f.startRelay(f.relayAs(name, f.store, pollcopy.New(f.rdb, ballot.OneShard(f.stream), 0), 3, 0))()
 	}
 	f.waitDrained()
 	for id, w := range want {

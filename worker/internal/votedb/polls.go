@@ -52,6 +52,9 @@ func (s *Store) Tallies(ctx context.Context, ids []string) (map[string]tally.Tal
 type Stored struct {
 	Record poll.Record
 	Tally  tally.Tally
+	// StateAt is the stream id ("ms-n") of the close or reopen its state
+	// comes from, "0-0" when it never had one.
+	StateAt string
 }
 
 // selectPolls reads every poll but the default one (which the vote
@@ -60,7 +63,8 @@ type Stored struct {
 const selectPolls = `
 SELECT p.id, p.question, p.state, coalesce(p.token_hash, ''), p.created_at, p.version, p.updated_at,
     array_agg(o.option ORDER BY o.position), array_agg(o.label ORDER BY o.position),
-    array_agg(o.votes ORDER BY o.position), ` + schema.Epoch + `
+    array_agg(o.votes ORDER BY o.position), ` + schema.Epoch + `,
+    p.state_seq_ms::text || '-' || p.state_seq_n::text
 FROM polls p JOIN poll_options o ON o.poll = p.id
 WHERE p.id <> $1
 GROUP BY p.id
@@ -81,9 +85,10 @@ func (s *Store) Polls(ctx context.Context) ([]Stored, error) {
 		optIDs, labels []string
 		counts         []int64
 		epoch          string
+		stateAt        string
 	)
 	_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.Question, &r.State, &r.TokenHash, &r.CreatedAt,
-		&version, &updated, &optIDs, &labels, &counts, &epoch}, func() error {
+		&version, &updated, &optIDs, &labels, &counts, &epoch, &stateAt}, func() error {
 		rec := r
 		rec.CreatedAt = r.CreatedAt.UTC()
 		rec.Options = make([]poll.Option, len(optIDs))
@@ -94,7 +99,7 @@ func (s *Store) Polls(ctx context.Context) ([]Stored, error) {
 		}
 		t := tally.New(rec.ID, version, optIDs, byID, rec.State, updated)
 		t.Epoch = epoch
-		out = append(out, Stored{Record: rec, Tally: t})
+		out = append(out, Stored{Record: rec, Tally: t, StateAt: stateAt})
 		return nil
 	})
 	if err != nil {

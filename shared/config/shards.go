@@ -1,0 +1,21 @@
+package config
+
+import (
+	"fmt"
+
+	"livevote/shared/ballot"
+)
+
+// Shards reads VOTE_STREAM_SHARDS (default 1): how many stream keys, with
+// stream (VOTE_STREAM) as their prefix, the votes are spread over.
+func Shards(getenv Getenv, stream string) (ballot.Shards, error) {
+	n, err := Int(getenv, "VOTE_STREAM_SHARDS", 1, 1, ballot.MaxShards)
+	if err != nil {
+		return ballot.Shards{}, err
+	}
+	s, err := ballot.NewShards(stream, n)
+	if err != nil {
+		return s, fmt.Errorf("%w: VOTE_STREAM=%q: must not contain '{' or '}' (they would change the keys' Redis Cluster hash tags)", ErrInvalid, stream)
+	}
+	return s, nil
+}

@@ -1,0 +1,259 @@
+package votequeue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/ballot"
+	"livevote/shared/poll"
+)
+
+func fourShards(t *testing.T, rdb *redis.Client) ballot.Shards {
+	t.Helper()
+	s, err := ballot.NewShards(testStream(t, rdb), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestShardedVotesStayWithTheirVoter spreads many voters' votes over four
+// shards: each vote lands on its voter's shard, every shard gets some, and
+// each voter's votes keep their order there.
+func TestShardedVotesStayWithTheirVoter(t *testing.T) {
+	rdb := testClient(t)
+	shards := fourShards(t, rdb)
+	q := New(rdb, shards)
+	defer q.Close()
+	ctx := context.Background()
+	rec := newPoll(t, "Red", "Green")
+	if err := q.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	const voters, each = 64, 5
+	var wg sync.WaitGroup
+	for v := range voters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				p := poll.DefaultID
+				if i%2 == 1 {
+					p = rec.ID
+				}
+				if _, err := q.Append(ctx, p, fmt.Sprintf("voter%d", v), fmt.Sprintf("o%d", i)); err != nil {
+					t.Errorf("voter %d vote %d: %v", v, i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for k, key := range shards.Keys() {
+		msgs, err := rdb.XRange(ctx, key, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[string]int{}
+		votes := 0
+		for _, m := range msgs {
+			voter, ok := m.Values[ballot.FieldVoter].(string)
+			if !ok {
+				continue // the poll's create, on its home shard
+			}
+			votes++
+			if got := shards.Of(voter); got != k {
+				t.Errorf("%s's vote is on shard %d, its shard is %d", voter, k, got)
+			}
+			var n int
+			fmt.Sscanf(m.Values[ballot.FieldVote].(string), "o%d", &n)
+			if prev, seen := last[voter]; seen && n <= prev {
+				t.Errorf("shard %d: %s's vote o%d comes after o%d", k, voter, n, prev)
+			}
+			last[voter] = n
+		}
+		if votes == 0 {
+			t.Errorf("shard %d got no vote of %d voters", k, voters)
+		}
+		total += votes
+	}
+	if total != voters*each {
+		t.Errorf("the shards hold %d votes, want %d", total, voters*each)
+	}
+}
+
+// TestShardedPollCommandsReachEveryShard: a create puts the poll on every
+// shard and its command on the home shard only; a close is refused on
+// every shard once acknowledged; a reopen opens every shard again.
+func TestShardedPollCommandsReachEveryShard(t *testing.T) {
+	rdb := testClient(t)
+	shards := fourShards(t, rdb)
+	q := New(rdb, shards)
+	defer q.Close()
+	ctx := context.Background()
+	rec := newPoll(t, "Red", "Green")
+	if err := q.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	home := shards.Of(rec.ID)
+	for k := range shards.N() {
+		h, err := rdb.HGetAll(ctx, shards.PollKey(k, rec.ID)).Result()
+		if err != nil || h[ballot.PollDef] == "" || h[ballot.PollState] != poll.StateOpen || h[ballot.PollStateAt] == "" {
+			t.Errorf("shard %d's copy after the create: %v, %v", k, h, err)
+		}
+		n, _ := rdb.XLen(ctx, shards.Key(k)).Result()
+		if want := map[bool]int64{true: 1, false: 0}[k == home]; n != want {
+			t.Errorf("shard %d holds %d entries after the create, want %d (the create on home shard %d only)", k, n, want, home)
+		}
+	}
+	// Voters on every shard.
+	voterOn := make([]string, shards.N())
+	for i, found := 0, 0; found < shards.N(); i++ {
+		v := fmt.Sprintf("voter%d", i)
+		if voterOn[shards.Of(v)] == "" {
+			voterOn[shards.Of(v)] = v
+			found++
+		}
+	}
+	if changed, err := q.SetState(ctx, rec.ID, poll.StateClosed); err != nil || !changed {
+		t.Fatalf("close: %v, %v", changed, err)
+	}
+	for k, v := range voterOn {
+		if _, err := q.Append(ctx, rec.ID, v, "a"); !errors.Is(err, ErrPollClosed) {
+			t.Errorf("a vote on shard %d after the close: %v, want ErrPollClosed", k, err)
+		}
+	}
+	if changed, err := q.SetState(ctx, rec.ID, poll.StateOpen); err != nil || !changed {
+		t.Fatalf("reopen: %v, %v", changed, err)
+	}
+	for k, v := range voterOn {
+		if _, err := q.Append(ctx, rec.ID, v, "a"); err != nil {
+			t.Errorf("a vote on shard %d after the reopen: %v", k, err)
+		}
+	}
+	if cp, err := q.Load(ctx, rec.ID); err != nil || cp.State != poll.StateOpen || cp.Record.ID != rec.ID {
+		t.Errorf("Load after the reopen: %+v, %v", cp, err)
+	}
+}
+
+// TestShardedStatesConverge closes and reopens one poll from many
+// goroutines at once: every shard's copy ends in the home shard's state.
+func TestShardedStatesConverge(t *testing.T) {
+	rdb := testClient(t)
+	shards := fourShards(t, rdb)
+	q := New(rdb, shards)
+	defer q.Close()
+	ctx := context.Background()
+	rec := newPoll(t, "Red", "Green")
+	if err := q.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		var wg sync.WaitGroup
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				state := poll.StateOpen
+				if i%2 == 0 {
+					state = poll.StateClosed
+				}
+				if _, err := q.SetState(ctx, rec.ID, state); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		homeState, err := rdb.HGet(ctx, shards.HomeKey(rec.ID), ballot.PollState).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range shards.N() {
+			if s, _ := rdb.HGet(ctx, shards.PollKey(k, rec.ID), ballot.PollState).Result(); s != homeState {
+				t.Fatalf("round %d: shard %d is %s, the home shard %s", round, k, s, homeState)
+			}
+		}
+	}
+}
+
+// TestSyncCopyKeepsTheLatestState runs the script that spreads a state:
+// an older command never replaces a newer one, a missing copy gets the
+// state alone, and a restore leaves a state of unknown age alone.
+func TestSyncCopyKeepsTheLatestState(t *testing.T) {
+	rdb := testClient(t)
+	key := testStream(t, rdb) + ":copy"
+	s := newScripts("").sync
+	ctx := context.Background()
+	run := func(def, state, at, restore string) {
+		t.Helper()
+		if err := s.Run(ctx, rdb, []string{key}, def, state, at, restore).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(state, at string) {
+		t.Helper()
+		h, _ := rdb.HGetAll(ctx, key).Result()
+		if h[ballot.PollState] != state || h[ballot.PollStateAt] != at {
+			t.Fatalf("copy %v, want state %s at %s", h, state, at)
+		}
+	}
+	run("", poll.StateClosed, "1700000000000-5", "0")
+	want(poll.StateClosed, "1700000000000-5")
+	run("", poll.StateOpen, "1700000000000-4", "0") // older
+	want(poll.StateClosed, "1700000000000-5")
+	run("", poll.StateOpen, "1700000000000-12", "0") // same ms, later sequence
+	want(poll.StateOpen, "1700000000000-12")
+	run("", poll.StateClosed, "999999999999-0", "0") // fewer digits, older
+	want(poll.StateOpen, "1700000000000-12")
+	run(`{"id":"x"}`, poll.StateClosed, "1800000000000-0", "0")
+	want(poll.StateClosed, "1800000000000-0")
+	run(`{"id":"y"}`, poll.StateClosed, "1800000000000-0", "0")
+	if def, _ := rdb.HGet(ctx, key, ballot.PollDef).Result(); def != `{"id":"x"}` {
+		t.Errorf("definition %s, want the first one kept", def)
+	}
+	rdb.HDel(ctx, key, ballot.PollStateAt)
+	run("", poll.StateOpen, "1900000000000-0", "1")
+	if s, _ := rdb.HGet(ctx, key, ballot.PollState).Result(); s != poll.StateClosed {
+		t.Errorf("a restore replaced a state of unknown age: %s", s)
+	}
+}
+
+// TestShardedVoteHealsAMissingCopy: a shard that lost a poll's copy (a
+// vote server died between the shards of a create) takes the vote once
+// the copy is brought over from the home shard.
+func TestShardedVoteHealsAMissingCopy(t *testing.T) {
+	rdb := testClient(t)
+	shards := fourShards(t, rdb)
+	q := New(rdb, shards)
+	defer q.Close()
+	ctx := context.Background()
+	rec := newPoll(t, "Red", "Green")
+	if err := q.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	home := shards.Of(rec.ID)
+	voter := ""
+	for i := 0; voter == ""; i++ {
+		if v := fmt.Sprintf("voter%d", i); shards.Of(v) != home {
+			voter = v
+		}
+	}
+	k := shards.Of(voter)
+	if err := rdb.Del(ctx, shards.PollKey(k, rec.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Append(ctx, rec.ID, voter, "a"); err != nil {
+		t.Fatalf("vote on shard %d, whose copy was lost: %v", k, err)
+	}
+	if s, _ := rdb.HGet(ctx, shards.PollKey(k, rec.ID), ballot.PollState).Result(); s != poll.StateOpen {
+		t.Errorf("shard %d's copy after the vote: state %q, want open", k, s)
+	}
+	if _, err := q.Append(ctx, "nosuchpoll", voter, "a"); !errors.Is(err, ErrNoPoll) {
+		t.Errorf("a vote in no poll: %v, want ErrNoPoll", err)
+	}
+}
