@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestEpochRules(t *testing.T) {
 		}
 		if cur.Version != before.Version || cur.Epoch != before.Epoch {
 			waitWrites(t, c, 1)
-			if w := c.writes(); w[len(w)-1] != h.latest("p") {
+			if w := c.writes(); !bytes.Equal(w[len(w)-1], h.latest("p")) {
 				t.Errorf("%s: the client's last message is not the tally taken", st.name)
 			}
 		}

@@ -4,11 +4,14 @@
 // Per poll the hub keeps a room: the tally, its JSON (encoded once), the
 // WebSocket frame (framed once) and the set of the poll's clients. A tally
 // replaces the room's only as the rules below say, and wakes only that
-// room's clients. Each client has one writer goroutine and
-// a mailbox that holds only the newest message, so a slow client skips
-// intermediate versions (or is dropped when a write times out) and never
-// holds up the others. Rooms cost no goroutine or timer: an idle room is
-// only memory, and Sweep forgets the ones nobody looked at for a while.
+// room's clients. Each client has a mailbox that holds only the newest
+// message; a few writer goroutines of the hub (one per shard of clients)
+// write each woken client's message without waiting for its socket, and
+// a client whose socket is full gets a goroutine of its own until it has
+// caught up: so a slow client skips intermediate versions (or is dropped
+// when a write times out) and never holds up the others. Rooms cost no
+// goroutine or timer: an idle room is only memory, and Sweep forgets the
+// ones nobody looked at for a while.
 //
 // The database is the truth. Every tally carries the epoch of the database
 // history that produced it, and the hub's epoch is the one of its last
@@ -21,26 +24,40 @@
 package hub
 
 import (
+	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"livevote/shared/tally"
 )
 
-// Conn is the part of a WebSocket connection the hub uses.
+// Conn is the part of a WebSocket connection the hub uses. The hub reads
+// through the WebSocket library (pongs, close frames) and writes whole
+// frames it made itself to the connection under it, so that it can try a
+// write without waiting: every frame the server sends goes through the
+// hub, never through the library's writer.
 type Conn interface {
-	WritePreparedMessage(pm *websocket.PreparedMessage) error
-	WriteControl(messageType int, data []byte, deadline time.Time) error
+	// TryWrite writes what the socket takes of b now, without waiting;
+	// n < len(b) with a nil error means the socket is full.
+	TryWrite(b []byte) (n int, err error)
+	// Write writes all of b, waiting for the socket up to the write
+	// deadline.
+	Write(b []byte) (n int, err error)
+	// SetWriteDeadline sets the deadline of Write and TryWrite (the zero
+	// time: none).
 	SetWriteDeadline(t time.Time) error
 	SetReadDeadline(t time.Time) error
 	SetReadLimit(limit int64)
 	SetPongHandler(h func(appData string) error)
+	// SetPingHandler replaces the library's answer to a client's ping,
+	// which would write a pong beside the hub's frames.
+	SetPingHandler(h func(appData string) error)
 	ReadMessage() (messageType int, p []byte, err error)
 }
 
@@ -116,6 +133,13 @@ type Hub struct {
 	closed bool
 	done   chan struct{}
 	wg     sync.WaitGroup
+
+	// shards write to the clients, each to its own share of them;
+	// nextShard deals new clients out in turn. halt stops them.
+	shards    []*shard
+	nextShard atomic.Uint32
+	halt      chan struct{}
+	haltOnce  sync.Once
 }
 
 // room is one poll: its newest tally and its clients.
@@ -123,7 +147,7 @@ type room struct {
 	mu      sync.Mutex
 	tally   tally.Tally
 	encoded []byte
-	msg     message // msg.pm is nil until the first tally
+	msg     message // msg.frame is nil until the first tally
 	// seq counts the tallies the room took: clients' mailboxes order
 	// messages by it, since versions go back when the epoch changes.
 	seq int64
@@ -139,31 +163,63 @@ type room struct {
 }
 
 type message struct {
-	seq int64
-	pm  *websocket.PreparedMessage
+	seq   int64
+	frame []byte // the whole WebSocket frame, shared by every client
 }
 
 // New returns a Hub that holds the pinned polls from the start (waiting
 // for their first tally) and never sweeps them.
 func New(m *Metrics, pinned ...string) *Hub {
-	h := &Hub{metrics: m, pinned: make(map[string]bool), rooms: make(map[string]*room), done: make(chan struct{})}
+	h := &Hub{metrics: m, pinned: make(map[string]bool), rooms: make(map[string]*room),
+		done: make(chan struct{}), halt: make(chan struct{})}
 	for _, id := range pinned {
 		h.pinned[id] = true
 		h.room(id)
+	}
+	// As many writers as cores: each write is a system call that keeps
+	// its core busy (on loopback it also runs the reader's side), and more
+	// writers than cores would only take turns.
+	h.shards = make([]*shard, max(2, runtime.GOMAXPROCS(0)))
+	for i := range h.shards {
+		h.shards[i] = &shard{wake: make(chan struct{}, 1)}
+		go h.runShard(h.shards[i])
 	}
 	go h.pinger()
 	return h
 }
 
-// prepare frames b once, to be written as is to every client of the poll.
-func prepare(b []byte) *websocket.PreparedMessage {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-	if err != nil {
-		// Only compression can fail, and it is off.
-		panic(err)
+// WebSocket opcodes (RFC 6455, 5.2) of the frames the hub sends.
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+	opPong  = 0xA
+)
+
+// frame returns the unmasked, unfragmented server frame of opcode op
+// carrying payload: what every client of a poll is sent, framed once.
+func frame(op byte, payload []byte) []byte {
+	n := len(payload)
+	b := make([]byte, 0, n+10)
+	b = append(b, 0x80|op) // FIN, no extension bits
+	switch {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	return pm
+	return append(b, payload...)
 }
+
+// goingAwayFrame is the close frame (1001, going away) sent at shutdown.
+var goingAwayFrame = frame(opClose, append([]byte{0x03, 0xE9}, "server shutting down"...))
+
+// pingFrame asks a client for a pong.
+var pingFrame = frame(opPing, nil)
 
 // lookup returns the poll's room, or nil when the hub does not hold it.
 func (h *Hub) lookup(id string) *room {
@@ -229,7 +285,7 @@ func (r *room) judgeLive(t tally.Tally, epoch *string) Outcome {
 		// or missing from a restored database) counts from 0: a tally of
 		// version 2^63-1 is never shown, not even for that moment.
 		return TooFarAhead
-	case r.msg.pm != nil && r.tally.Epoch == t.Epoch && t.Version <= r.tally.Version:
+	case r.msg.frame != nil && r.tally.Epoch == t.Epoch && t.Version <= r.tally.Version:
 		return Stale
 	}
 	return Taken
@@ -287,7 +343,7 @@ func (h *Hub) Stored(tallies map[string]tally.Tally, all bool, began time.Time) 
 			h.put(r, t, time.Time{}, func() Outcome { return r.judgeStored(t, began) })
 		default:
 			r.mu.Lock()
-			if all && r.msg.pm != nil && r.tally.Epoch != epoch {
+			if all && r.msg.frame != nil && r.tally.Epoch != epoch {
 				r.tally, r.encoded, r.msg, r.liveAt = tally.Tally{}, nil, message{}, time.Time{}
 			}
 			r.stored = -1
@@ -305,7 +361,7 @@ func (r *room) judgeStored(t tally.Tally, began time.Time) Outcome {
 	}
 	r.stored = t.Version
 	switch {
-	case r.msg.pm == nil, r.tally.Epoch != t.Epoch, t.Version > r.tally.Version:
+	case r.msg.frame == nil, r.tally.Epoch != t.Epoch, t.Version > r.tally.Version:
 		return Taken
 	case r.tally.Version-t.Version > MaxAhead:
 		// Only a tally the database never made gets that far ahead.
@@ -330,19 +386,34 @@ func (h *Hub) put(r *room, t tally.Tally, liveAt time.Time, judge func() Outcome
 	}
 	// Encode and frame outside the lock; judged again after.
 	encoded := t.AppendJSON(make([]byte, 0, 80+24*len(t.Counts)))
-	pm := prepare(encoded)
+	msg := message{frame: frame(opText, encoded)}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if out := judge(); out != Taken {
+		r.mu.Unlock()
 		return out
 	}
 	r.seq++
-	msg := message{seq: r.seq, pm: pm}
+	msg.seq = r.seq
 	r.tally, r.encoded, r.msg, r.liveAt = t, encoded, msg, liveAt
+	// The clients to wake, by shard: each shard is handed its share at
+	// once, after the walk, not one client at a time.
+	woken := make([][]*client, len(h.shards))
+	skipped := 0
 	for c := range r.clients {
-		if c.offer(msg) {
-			h.metrics.Skipped.Inc()
+		wake, skip := c.offer(msg)
+		if skip {
+			skipped++
 		}
+		if wake {
+			woken[c.shard] = append(woken[c.shard], c)
+		}
+	}
+	r.mu.Unlock()
+	if skipped > 0 {
+		h.metrics.Skipped.Add(float64(skipped))
+	}
+	for i, cs := range woken {
+		h.shards[i].push(cs...)
 	}
 	return Taken
 }
@@ -356,7 +427,7 @@ func (h *Hub) Current(id string) (tally.Tally, []byte, bool) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.msg.pm == nil {
+	if r.msg.frame == nil {
 		return tally.Tally{}, nil, false
 	}
 	r.used = time.Now()
@@ -415,16 +486,16 @@ func (h *Hub) Clients() int {
 // one, and nothing of other polls.
 //
 // An idle client costs one goroutine, this one, blocked reading: clients
-// send nothing but pongs and close frames, and reading is how those are
-// processed and how a vanished client is noticed. Writes run on a
-// goroutine of their own that exists only while the client has something
-// to be sent (a tally, a ping, the close frame), so a slow client holds up
-// no one, and pings come from one ticker of the hub, not one per client.
+// send nothing but pongs, pings and close frames, and reading is how those
+// are processed and how a vanished client is noticed. The client's shard
+// writes to it without waiting; only while its socket is full does it
+// have a writing goroutine of its own (see flush). Pings come from one
+// ticker of the hub, not one per client.
 func (h *Hub) Serve(conn Conn, id string) {
 	c, r, ok := h.register(conn, id)
 	if !ok {
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write(goingAwayFrame)
 		return
 	}
 	defer h.unregister(c, r)
@@ -437,49 +508,173 @@ func (h *Hub) Serve(conn Conn, id string) {
 		}
 		return conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
+	conn.SetPingHandler(func(data string) error {
+		// Answered by the client's writer, in turn with the hub's frames.
+		pong := frame(opPong, []byte(data))
+		h.queue(c, func() { c.pong = pong })
+		return nil
+	})
 	for {
 		if _, _, err := conn.ReadMessage(); err != nil {
 			break
 		}
 	}
-	// The writer must be gone before Serve returns: the connection is
-	// reused by the server once its handler is done.
+	// No write may be under way when Serve returns: the connection is
+	// closed by the server once its handler is done.
 	c.end(conn)
 	c.writer.Wait()
 }
 
 var errEnded = errors.New("hub: client ended")
 
-// write is the client's writer: it sends what the mailbox holds until it
-// is empty, then ends. A failed write drops the client (Serve's read is
-// ended, so Serve returns).
-func (h *Hub) write(c *client) {
+// shard is a writer goroutine's share of the clients: the ones woken
+// since it last looked.
+type shard struct {
+	mu    sync.Mutex
+	queue []*client
+	wake  chan struct{} // holds a value when queue may not be empty
+}
+
+// push hands woken clients to the shard's writer.
+func (s *shard) push(cs ...*client) {
+	if len(cs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.queue = append(s.queue, cs...)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runShard writes to the clients pushed to s until the hub halts: each
+// client's frames in turn, none of them waiting for a socket.
+func (h *Hub) runShard(s *shard) {
+	var batch []*client
 	for {
-		job, ok := c.next()
-		if !ok {
+		select {
+		case <-s.wake:
+		case <-h.halt:
 			return
 		}
-		var err error
+		for {
+			s.mu.Lock()
+			batch, s.queue = s.queue, batch[:0]
+			s.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			sent := 0
+			for i, c := range batch {
+				sent += h.flush(c)
+				batch[i] = nil // holds no client past its turn
+			}
+			if sent > 0 {
+				h.metrics.Sent.Add(float64(sent))
+			}
+		}
+	}
+}
+
+// flush writes what c's mailbox holds, each frame as far as its socket
+// takes it without waiting, and returns how many tallies it wrote whole.
+// A socket that is full hands the rest of the frame, and the mailbox from
+// then on, to a goroutine of the client's own (writeSlow), which waits for
+// the socket up to writeWait: one slow client holds up no other.
+func (h *Hub) flush(c *client) (sent int) {
+	c.mu.Lock()
+	c.queued = false
+	for {
+		if c.slow {
+			c.mu.Unlock()
+			return sent
+		}
+		j, ok := c.nextLocked()
+		if !ok {
+			c.mu.Unlock()
+			return sent
+		}
+		c.writer.Add(1)
+		c.mu.Unlock()
+		n, err := c.conn.TryWrite(j.frame)
 		switch {
-		case job.goingAway:
-			_ = c.conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
-			c.end(c.conn)
-			continue
-		case job.ping:
-			err = c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
-		case job.pm != nil:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err = c.conn.WritePreparedMessage(job.pm); err == nil {
-				h.metrics.Sent.Inc()
-			}
+		case err != nil:
+			h.failed(c)
+			c.writer.Done()
+			return sent
+		case n < len(j.frame):
+			c.mu.Lock()
+			c.slow = true
+			c.mu.Unlock()
+			j.frame = j.frame[n:]
+			go h.writeSlow(c, j) // it carries the writer's count
+			return sent
 		}
+		if j.tally {
+			sent++
+		}
+		if j.goingAway {
+			c.end(c.conn)
+		}
+		c.writer.Done()
+		c.mu.Lock()
+	}
+}
+
+// writeSlow is the goroutine of a client whose socket was full: it writes
+// the rest of j, then whatever the mailbox holds, each write waiting up
+// to writeWait, and gives the client back to its shard once the mailbox
+// is empty. A failed or timed-out write drops the client.
+func (h *Hub) writeSlow(c *client, j job) {
+	defer c.writer.Done()
+	for {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+		_, err := c.conn.Write(j.frame)
+		// The shard's writes do not wait: a deadline left behind would
+		// fail them once passed.
+		_ = c.conn.SetWriteDeadline(time.Time{})
 		if err != nil {
-			if !c.isEnded() {
-				h.metrics.Dropped.Inc()
-			}
-			c.end(c.conn)
+			h.failed(c)
+			return
 		}
+		if j.tally {
+			h.metrics.Sent.Inc()
+		}
+		if j.goingAway {
+			c.end(c.conn)
+			return
+		}
+		c.mu.Lock()
+		var ok bool
+		if j, ok = c.nextLocked(); !ok {
+			c.slow = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
+}
+
+// failed drops c after a write failed, counting it unless the connection
+// had ended already (a write cut short by the end is no failure).
+func (h *Hub) failed(c *client) {
+	if !c.isEnded() {
+		h.metrics.Dropped.Inc()
+	}
+	c.end(c.conn)
+}
+
+// queue runs set (which marks something to be sent) with c locked and
+// hands c to its shard's writer if it is not on its way there.
+func (h *Hub) queue(c *client, set func()) {
+	c.mu.Lock()
+	set()
+	wake := c.wakeLocked()
+	c.mu.Unlock()
+	if wake {
+		h.shards[c.shard].push(c)
 	}
 }
 
@@ -491,7 +686,7 @@ func (h *Hub) pinger() {
 	for {
 		select {
 		case <-t.C:
-			h.each(func(c *client) { c.queue(func() { c.ping = true }) })
+			h.each(func(c *client) { h.queue(c, func() { c.ping = true }) })
 		case <-h.done:
 			return
 		}
@@ -508,10 +703,14 @@ func (h *Hub) each(f func(*client)) {
 	h.mu.RUnlock()
 	for _, r := range rooms {
 		r.mu.Lock()
+		cs := make([]*client, 0, len(r.clients))
 		for c := range r.clients {
-			f(c)
+			cs = append(cs, c)
 		}
 		r.mu.Unlock()
+		for _, c := range cs {
+			f(c)
+		}
 	}
 }
 
@@ -535,18 +734,22 @@ func (h *Hub) register(conn Conn, id string) (*client, *room, bool) {
 			h.wg.Done()
 			continue
 		}
-		c := &client{hub: h, conn: conn, seq: -1}
-		if r.msg.pm != nil {
-			c.offer(r.msg)
+		c := &client{conn: conn, seq: -1, shard: int((h.nextShard.Add(1) - 1) % uint32(len(h.shards)))}
+		wake := false
+		if r.msg.frame != nil {
+			wake, _ = c.offer(r.msg)
 		}
 		r.clients[c] = struct{}{}
 		r.used = time.Now()
 		r.mu.Unlock()
+		if wake {
+			h.shards[c.shard].push(c)
+		}
 		h.metrics.Clients.Inc()
 		select {
 		case <-h.done:
 			// Close walked the rooms before this client joined one.
-			c.queue(func() { c.goingAway = true })
+			h.queue(c, func() { c.goingAway = true })
 		default:
 		}
 		return c, r, true
@@ -563,7 +766,8 @@ func (h *Hub) unregister(c *client, r *room) {
 }
 
 // Close sends every client a close frame and waits, up to timeout, for
-// their connections to end; later connections are refused.
+// their connections to end; later connections are refused. The writers
+// stop after.
 func (h *Hub) Close(timeout time.Duration) {
 	h.mu.Lock()
 	first := !h.closed
@@ -573,7 +777,7 @@ func (h *Hub) Close(timeout time.Duration) {
 	}
 	h.mu.Unlock()
 	if first {
-		h.each(func(c *client) { c.queue(func() { c.goingAway = true }) })
+		h.each(func(c *client) { h.queue(c, func() { c.goingAway = true }) })
 	}
 	finished := make(chan struct{})
 	go func() { h.wg.Wait(); close(finished) }()
@@ -583,97 +787,92 @@ func (h *Hub) Close(timeout time.Duration) {
 	case <-finished:
 	case <-t.C:
 	}
+	h.haltOnce.Do(func() { close(h.halt) })
 }
 
-// client is one connection's mailbox: only the newest message waits,
-// with a ping or the close frame when one is due.
+// client is one connection's mailbox: only the newest tally waits, with a
+// ping, a pong or the close frame when one is due.
 type client struct {
-	hub  *Hub
-	conn Conn
-	// writer counts the running writer (none or one); none starts once
+	conn  Conn
+	shard int // index of the shard that writes to it
+	// writer counts the writes under way (none or one); none starts once
 	// ended is set.
 	writer sync.WaitGroup
 
 	mu        sync.Mutex
-	seq       int64 // the room's sequence number of the last message queued
-	pending   *websocket.PreparedMessage
+	seq       int64  // the room's sequence number of the last message queued
+	pending   []byte // the newest tally's frame, not written yet
 	ping      bool
+	pong      []byte // the pong frame answering the client's last ping
 	goingAway bool
-	writing   bool // a writer runs
+	queued    bool // on its way to or in its shard's queue
+	slow      bool // its socket was full: writeSlow writes to it
 	ended     bool // the connection is over: nothing more is written
 }
 
-// job is one thing for the writer to send.
+// job is one frame for a writer to send.
 type job struct {
-	pm        *websocket.PreparedMessage
-	ping      bool
-	goingAway bool
+	frame     []byte
+	tally     bool // a tally (counted as sent)
+	goingAway bool // the close frame: the connection ends after it
 }
 
-// offer queues msg unless the client already has that message or a later
-// one; it reports whether an unsent older message was replaced.
-func (c *client) offer(msg message) (skipped bool) {
-	c.mu.Lock()
-	if msg.seq <= c.seq {
-		c.mu.Unlock()
-		return false
-	}
-	skipped = c.pending != nil
-	c.pending, c.seq = msg.pm, msg.seq
-	c.startLocked()
-	c.mu.Unlock()
-	return skipped
-}
-
-// queue runs set (which marks something to be sent) with c locked and
-// makes sure a writer runs.
-func (c *client) queue(set func()) {
-	c.mu.Lock()
-	set()
-	c.startLocked()
-	c.mu.Unlock()
-}
-
-// startLocked starts a writer unless one runs or the client ended.
-func (c *client) startLocked() {
-	if c.writing || c.ended || c.conn == nil {
-		return
-	}
-	c.writing = true
-	c.writer.Add(1)
-	go c.hub.write(c)
-}
-
-// next returns what the writer sends next; false when there is nothing,
-// and the writer ends.
-func (c *client) next() (job, bool) {
+// offer puts msg in the mailbox unless the client already has that
+// message or a later one; it reports whether the client must be handed to
+// its shard, and whether an unsent older message was replaced.
+func (c *client) offer(msg message) (wake, skipped bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var j job
+	if msg.seq <= c.seq {
+		return false, false
+	}
+	skipped = c.pending != nil
+	c.pending, c.seq = msg.frame, msg.seq
+	return c.wakeLocked(), skipped
+}
+
+// wakeLocked marks c as handed to its shard and reports whether the
+// caller must push it: not when it is already on its way, has a writer
+// of its own, ended, or has no connection (benchmarks, tests).
+func (c *client) wakeLocked() bool {
+	if c.queued || c.slow || c.ended || c.conn == nil {
+		return false
+	}
+	c.queued = true
+	return true
+}
+
+// nextLocked takes what is sent next out of the mailbox: the close frame,
+// a pong, a ping, then the newest tally; false when nothing is, or the
+// connection ended.
+func (c *client) nextLocked() (job, bool) {
 	switch {
 	case c.ended:
 	case c.goingAway:
-		j.goingAway, c.goingAway = true, false
+		c.goingAway = false
+		return job{frame: goingAwayFrame, goingAway: true}, true
+	case c.pong != nil:
+		j := job{frame: c.pong}
+		c.pong = nil
 		return j, true
 	case c.ping:
-		j.ping, c.ping = true, false
-		return j, true
+		c.ping = false
+		return job{frame: pingFrame}, true
 	case c.pending != nil:
-		j.pm, c.pending = c.pending, nil
+		j := job{frame: c.pending, tally: true}
+		c.pending = nil
 		return j, true
 	}
-	c.writing = false
-	c.writer.Done()
-	return j, false
+	return job{}, false
 }
 
-// take empties the mailbox (the writer uses next).
-func (c *client) take() *websocket.PreparedMessage {
+// take empties the mailbox (the writers use nextLocked).
+func (c *client) take() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pm := c.pending
+	b := c.pending
 	c.pending = nil
-	return pm
+	return b
 }
 
 // end marks the connection over: nothing more is written, and its read

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -40,26 +41,32 @@ func tle(id string, v int64, epoch string) tally.Tally {
 }
 
 // latest is the frame the hub holds for poll id.
-func (h *Hub) latest(id string) *websocket.PreparedMessage {
+func (h *Hub) latest(id string) []byte {
 	r := h.lookup(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.msg.pm
+	return r.msg.frame
 }
 
 // fakeConn is a client whose writes can be held up, as a slow network.
 type fakeConn struct {
 	mu      sync.Mutex
-	written []*websocket.PreparedMessage
-	gate    chan struct{} // each write waits for a value, when not nil
+	written [][]byte      // the tally frames
+	gate    chan struct{} // when not nil: TryWrite finds the socket full, each Write waits for a value
 	wrote   chan struct{}
 	closed  chan struct{}
-	control []int
+	control []int // the opcodes of the control frames
 	// expired is closed when a read deadline in the past is set, which
 	// ends ReadMessage as on a network connection.
 	expired chan struct{}
 	expire  sync.Once
 	fail    bool // every write fails, as on a broken connection
+	// short, when > 0, is how many bytes of its first frame the socket
+	// takes without waiting: the rest must come through Write.
+	short  int
+	stream []byte // every byte written, in order
+	rest   int    // bytes of a short-written frame still to come
+	onPing func(string) error
 }
 
 func newFakeConn(gated bool) *fakeConn {
@@ -70,29 +77,55 @@ func newFakeConn(gated bool) *fakeConn {
 	return c
 }
 
-func (c *fakeConn) WritePreparedMessage(pm *websocket.PreparedMessage) error {
+func (c *fakeConn) TryWrite(b []byte) (int, error) {
+	if c.gate != nil {
+		return 0, nil
+	}
+	c.mu.Lock()
+	if n := c.short; n > 0 {
+		c.short, c.rest = 0, len(b)-n
+		c.stream = append(c.stream, b[:n]...)
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	return c.write(b)
+}
+
+func (c *fakeConn) Write(b []byte) (int, error) {
 	if c.gate != nil {
 		select {
 		case <-c.gate:
 		case <-c.closed:
-			return errors.New("closed")
+			return 0, errors.New("closed")
 		}
 	}
-	if c.fail {
-		return errors.New("broken pipe")
-	}
-	c.mu.Lock()
-	c.written = append(c.written, pm)
-	c.mu.Unlock()
-	c.wrote <- struct{}{}
-	return nil
+	return c.write(b)
 }
 
-func (c *fakeConn) WriteControl(t int, _ []byte, _ time.Time) error {
+// write records frame b, a whole one: the hub writes the rest of a frame
+// the socket took in part, and the fake takes none or all.
+func (c *fakeConn) write(b []byte) (int, error) {
+	if c.fail {
+		return 0, errors.New("broken pipe")
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.control = append(c.control, t)
-	return nil
+	c.stream = append(c.stream, b...)
+	if c.rest > 0 {
+		// The rest of the frame a short write began.
+		c.rest -= len(b)
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	if op := int(b[0] & 0x0f); op != opText {
+		c.control = append(c.control, op)
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	c.written = append(c.written, b)
+	c.mu.Unlock()
+	c.wrote <- struct{}{}
+	return len(b), nil
 }
 func (c *fakeConn) SetWriteDeadline(time.Time) error { return nil }
 func (c *fakeConn) SetReadDeadline(t time.Time) error {
@@ -103,6 +136,11 @@ func (c *fakeConn) SetReadDeadline(t time.Time) error {
 }
 func (c *fakeConn) SetReadLimit(int64)                {}
 func (c *fakeConn) SetPongHandler(func(string) error) {}
+func (c *fakeConn) SetPingHandler(h func(string) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onPing = h
+}
 func (c *fakeConn) ReadMessage() (int, []byte, error) {
 	select {
 	case <-c.closed:
@@ -111,10 +149,10 @@ func (c *fakeConn) ReadMessage() (int, []byte, error) {
 		return 0, nil, errors.New("i/o timeout")
 	}
 }
-func (c *fakeConn) writes() []*websocket.PreparedMessage {
+func (c *fakeConn) writes() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]*websocket.PreparedMessage(nil), c.written...)
+	return append([][]byte(nil), c.written...)
 }
 
 func waitWrites(t *testing.T, c *fakeConn, n int) {
@@ -135,13 +173,13 @@ func TestClientGetsLatestOnConnectThenEachNewer(t *testing.T) {
 	defer close(c.closed)
 	go h.Serve(c, "p")
 	waitWrites(t, c, 1)
-	if got := c.writes()[0]; got != h.latest("p") {
+	if got := c.writes()[0]; !bytes.Equal(got, h.latest("p")) {
 		t.Fatal("first message is not the latest tally")
 	}
 	for v := int64(4); v <= 6; v++ {
 		h.Offer(tl("p", v))
 		waitWrites(t, c, 1)
-		if got := c.writes(); got[len(got)-1] != h.latest("p") {
+		if got := c.writes(); !bytes.Equal(got[len(got)-1], h.latest("p")) {
 			t.Fatalf("after broadcasting version %d the client got another message", v)
 		}
 	}
@@ -180,13 +218,13 @@ func TestSlowClientSkipsToLatestAndBlocksNoOne(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		w := fast.writes()
-		return len(w) > 0 && w[len(w)-1] == h.latest("p")
+		return len(w) > 0 && bytes.Equal(w[len(w)-1], h.latest("p"))
 	})
 
 	slow.gate <- struct{}{} // the write of version 0 that hung
 	slow.gate <- struct{}{} // then one more, which must be the newest
 	waitWrites(t, slow, 2)
-	if w := slow.writes(); w[1] != h.latest("p") {
+	if w := slow.writes(); !bytes.Equal(w[1], h.latest("p")) {
 		t.Error("the slow client's next message is not the newest version")
 	}
 	select {
@@ -264,7 +302,7 @@ func TestCloseSendsGoingAwayAndRefusesNewClients(t *testing.T) {
 	c.mu.Lock()
 	ctl := append([]int(nil), c.control...)
 	c.mu.Unlock()
-	if len(ctl) == 0 || ctl[len(ctl)-1] != websocket.CloseMessage {
+	if len(ctl) == 0 || ctl[len(ctl)-1] != websocket.CloseMessage { // the opcode
 		t.Errorf("control frames %v, want a close frame", ctl)
 	}
 	late := newFakeConn(false)
@@ -281,22 +319,22 @@ func TestMailboxKeepsNewest(t *testing.T) {
 	if !ok {
 		t.Fatal("register refused")
 	}
-	if pm := c.take(); pm != h.latest("p") {
+	if b := c.take(); !bytes.Equal(b, h.latest("p")) {
 		t.Fatal("a new client does not start with the latest message")
 	}
-	var want *websocket.PreparedMessage
+	var want []byte
 	skipped := 0
 	for v := int64(1); v <= 10; v++ {
-		m := message{seq: 1 + v, pm: prepare([]byte(fmt.Sprint(v)))}
-		if c.offer(m) {
+		m := message{seq: 1 + v, frame: frame(opText, []byte(fmt.Sprint(v)))}
+		if _, skip := c.offer(m); skip {
 			skipped++
 		}
-		want = m.pm
+		want = m.frame
 	}
-	if c.offer(message{seq: 5, pm: prepare([]byte("4"))}) {
+	if _, skip := c.offer(message{seq: 5, frame: frame(opText, []byte("4"))}); skip {
 		t.Error("an older message replaced a newer one")
 	}
-	if got := c.take(); got != want {
+	if got := c.take(); !bytes.Equal(got, want) {
 		t.Error("take did not return the newest offer")
 	}
 	if c.take() != nil {
@@ -468,4 +506,77 @@ func TestRegisterSurvivesSweep(t *testing.T) {
 		close(c.closed)
 	}
 	wg.Wait()
+}
+
+// TestShortWriteIsFinishedInOrder: a socket that takes only part of a
+// frame gets the rest before anything else, then the newest tally.
+func TestShortWriteIsFinishedInOrder(t *testing.T) {
+	h := newHub()
+	first := h.latest("p")
+	c := newFakeConn(false)
+	c.short = 3
+	defer close(c.closed)
+	go h.Serve(c, "p")
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.stream) == len(first) && c.rest == 0
+	})
+	h.Offer(tl("p", 1))
+	waitWrites(t, c, 1)
+	c.mu.Lock()
+	got := append([]byte(nil), c.stream...)
+	c.mu.Unlock()
+	if want := append(append([]byte(nil), first...), h.latest("p")...); !bytes.Equal(got, want) {
+		t.Errorf("bytes on the socket:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestPingIsAnsweredByTheWriter: a client's ping gets a pong with its
+// payload, written by the hub (not beside its frames by the library).
+func TestPingIsAnsweredByTheWriter(t *testing.T) {
+	h := newHub()
+	c := newFakeConn(false)
+	defer close(c.closed)
+	go h.Serve(c, "p")
+	waitWrites(t, c, 1)
+	var ping func(string) error
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		ping = c.onPing
+		return ping != nil
+	})
+	if err := ping("hi"); err != nil {
+		t.Fatal(err)
+	}
+	want := frame(opPong, []byte("hi"))
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return bytes.HasSuffix(c.stream, want)
+	})
+}
+
+func TestFrame(t *testing.T) {
+	tests := []struct {
+		n      int
+		header []byte
+	}{
+		{0, []byte{0x81, 0}},
+		{125, []byte{0x81, 125}},
+		{126, []byte{0x81, 126, 0, 126}},
+		{65535, []byte{0x81, 126, 0xff, 0xff}},
+		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	}
+	for _, tt := range tests {
+		payload := bytes.Repeat([]byte("x"), tt.n)
+		got := frame(opText, payload)
+		if !bytes.Equal(got[:len(tt.header)], tt.header) || !bytes.Equal(got[len(tt.header):], payload) {
+			t.Errorf("frame of %d bytes: header % x, want % x", tt.n, got[:min(len(got), 10)], tt.header)
+		}
+	}
+	if got, want := goingAwayFrame, append([]byte{0x88, 22, 0x03, 0xe9}, "server shutting down"...); !bytes.Equal(got, want) {
+		t.Errorf("going-away frame % x, want % x", got, want)
+	}
 }

@@ -1,12 +1,15 @@
 package web
 
 import (
+	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	fastws "github.com/fasthttp/websocket"
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"livevote/shared/clientaddr"
 	"livevote/shared/fiberops"
@@ -16,29 +19,23 @@ import (
 // which sends the poll's current tally, then each newer one. A page of a
 // foreign origin, a client over the caps on live sockets and an unknown
 // poll are refused before the upgrade.
+//
+// The upgrade is fasthttp/websocket's own: Fiber's WebSocket middleware
+// copies every request header, cookie, query argument and local into maps
+// that each connection keeps for its life (about 1.5 KB a client), for
+// nothing the hub uses.
 func handleWS(s *server) fiber.Handler {
-	upgrade := websocket.New(func(c *websocket.Conn) {
-		id, _ := c.Locals("poll").(string)
-		addr, _ := c.Locals("addr").(string)
-		if why := s.limit.join(addr); why != "" {
-			// Another handshake of the same moment took the last slot.
-			s.wsRefused.WithLabelValues(why).Inc()
-			_ = c.WriteControl(fastws.CloseMessage,
-				fastws.FormatCloseMessage(fastws.CloseTryAgainLater, "too many live connections; try again shortly"), time.Now().Add(time.Second))
-			return
-		}
-		defer s.limit.leave(addr)
-		s.Hub.Serve(c.Conn, id)
-	}, websocket.Config{
-		// Clients send only pongs and close frames (the hub's read limit
-		// is 512 bytes): a small read buffer is enough; 128 is the least
-		// the library takes (a control frame's payload).
+	upgrader := fastws.FastHTTPUpgrader{
+		// Clients send only pongs, pings and close frames (the hub's read
+		// limit is 512 bytes): a small read buffer is enough; 128 is the
+		// least the library takes (a control frame's payload).
 		ReadBufferSize: 128,
-		// The hub writes prepared messages and control frames, which go
-		// to the socket without the write buffer; a pool means an idle
-		// client holds none.
+		// The hub writes frames of its own to the connection under the
+		// library's; a pool means an idle client holds no write buffer.
 		WriteBufferPool: &wsWriteBuffers,
-	})
+		// Checked below, before the poll is loaded (originAllowed).
+		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+	}
 	return func(c *fiber.Ctx) error {
 		if !s.originAllowed(c.Get(fiber.HeaderOrigin), fiberops.Host(c)) {
 			s.wsRefused.WithLabelValues("origin").Inc()
@@ -59,18 +56,95 @@ func handleWS(s *server) fiber.Handler {
 		if err != nil {
 			return s.apiError(c, err)
 		}
-		if !websocket.IsWebSocketUpgrade(c) {
+		if !fastws.FastHTTPIsWebSocketUpgrade(c.Context()) {
 			return c.Status(fiber.StatusUpgradeRequired).SendString("this is a WebSocket endpoint\n")
 		}
-		c.Locals("poll", p.ID)
-		c.Locals("addr", addr)
-		return upgrade(c)
+		// The connection outlives the request: its values are copied.
+		id, addr := strings.Clone(p.ID), strings.Clone(addr)
+		err = upgrader.Upgrade(c.Context(), func(conn *fastws.Conn) {
+			if why := s.limit.join(addr); why != "" {
+				// Another handshake of the same moment took the last slot.
+				s.wsRefused.WithLabelValues(why).Inc()
+				_ = conn.WriteControl(fastws.CloseMessage,
+					fastws.FormatCloseMessage(fastws.CloseTryAgainLater, "too many live connections; try again shortly"), time.Now().Add(time.Second))
+				return
+			}
+			defer s.limit.leave(addr)
+			s.Hub.Serve(newWSConn(conn), id)
+		})
+		if err != nil {
+			return fiber.ErrUpgradeRequired
+		}
+		return nil
 	}
 }
 
 // wsWriteBuffers lends the WebSocket connections their write buffers
 // (of the default size) only while they write through one.
 var wsWriteBuffers sync.Pool
+
+// wsConn is a WebSocket connection as the hub uses it: read through the
+// library, written to (whole frames the hub made) on the TCP connection
+// under it, where a write can be tried without waiting.
+type wsConn struct {
+	*fastws.Conn
+	raw net.Conn
+	// sc tries writes without waiting; nil when the connection does not
+	// offer its descriptor, and every write then waits (TryWrite takes
+	// nothing, so the hub writes from a goroutine of the client's own).
+	sc syscall.RawConn
+}
+
+func newWSConn(conn *fastws.Conn) *wsConn {
+	c := &wsConn{Conn: conn, raw: conn.NetConn()}
+	// fasthttp hands a hijacked connection over in a wrapper that reads
+	// what it had buffered first; writes go to the one it wraps.
+	if u, ok := c.raw.(interface{ UnsafeConn() net.Conn }); ok {
+		c.raw = u.UnsafeConn()
+	}
+	if s, ok := c.raw.(syscall.Conn); ok {
+		if sc, err := s.SyscallConn(); err == nil {
+			c.sc = sc
+		}
+	}
+	return c
+}
+
+// TryWrite writes what the socket takes of b now: one write(2) on the
+// non-blocking socket, no waiting for it to drain.
+func (c *wsConn) TryWrite(b []byte) (int, error) {
+	if c.sc == nil {
+		return 0, nil
+	}
+	var (
+		n    int
+		werr error
+	)
+	err := c.sc.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true // done either way: never wait for the socket
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err // closed, or past the write deadline
+	case werr == syscall.EAGAIN:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return max(n, 0), nil
+}
+
+// Write writes all of b, waiting for the socket up to the write deadline.
+func (c *wsConn) Write(b []byte) (int, error) { return c.raw.Write(b) }
+
+// SetWriteDeadline sets the deadline of the hub's writes, which go to the
+// TCP connection, not through the library.
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
 
 // originAllowed reports whether a browser page of origin may open the
 // WebSocket of this server, which it reached at host (the Host header).
