@@ -2,6 +2,7 @@ package ballot
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"testing"
 )
@@ -100,6 +101,20 @@ func TestShardOfSpreadsAndSticks(t *testing.T) {
 	for k, n := range count {
 		if n < 4500 || n > 5500 {
 			t.Errorf("shard %d got %d of 20,000 ids, want about 5,000: %v", k, n, count)
+		}
+	}
+}
+
+func TestShardOfIsFNV1a(t *testing.T) {
+	s, err := NewShards("votes", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"", "a", "voter-1", "q7k2m9xa", "AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBB"} {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		if got, want := s.Of(id), int(h.Sum32()%7); got != want {
+			t.Errorf("Of(%q) = %d, want FNV-1a's %d", id, got, want)
 		}
 	}
 }

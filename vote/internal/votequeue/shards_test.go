@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -255,5 +256,38 @@ func TestShardedVoteHealsAMissingCopy(t *testing.T) {
 	}
 	if _, err := q.Append(ctx, "nosuchpoll", voter, "a"); !errors.Is(err, ErrNoPoll) {
 		t.Errorf("a vote in no poll: %v, want ErrNoPoll", err)
+	}
+}
+
+// BenchmarkAppendShards appends from many goroutines and many voters over
+// 1 and 4 shards of one Redis: what splitting costs or gains before a
+// Redis Cluster spreads the shards over primaries.
+func BenchmarkAppendShards(b *testing.B) {
+	voters := make([]string, 4096)
+	for i := range voters {
+		voters[i] = fmt.Sprintf("voter%016d", i)
+	}
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) {
+			rdb := testClient(b)
+			shards, err := ballot.NewShards(testStream(b, rdb), n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q := New(rdb, shards)
+			defer q.Close()
+			var next atomic.Int64
+			b.SetParallelism(32)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					v := voters[next.Add(1)%int64(len(voters))]
+					if _, err := q.Append(context.Background(), poll.DefaultID, v, "a"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
