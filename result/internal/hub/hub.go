@@ -404,6 +404,9 @@ func (h *Hub) put(r *room, t tally.Tally, liveAt time.Time, judge func() Outcome
 	// The clients to wake, by shard: each shard is handed its share at
 	// once, after the walk, not one client at a time.
 	woken := make([][]*client, len(h.shards))
+	for i := range woken {
+		woken[i] = make([]*client, 0, len(r.clients)/len(woken)+1)
+	}
 	skipped := 0
 	for _, c := range r.clients {
 		wake, skip := c.offer(msg)

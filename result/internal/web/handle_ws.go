@@ -93,6 +93,13 @@ type wsConn struct {
 	// offer its descriptor, and every write then waits (TryWrite takes
 	// nothing, so the hub writes from a goroutine of the client's own).
 	sc syscall.RawConn
+	// The one try under way (the hub never tries two writes of a client
+	// at once): its bytes, result and the function sc runs, made once, so
+	// that a try allocates nothing.
+	try   []byte
+	tried int
+	errno error
+	tryFn func(fd uintptr) bool
 }
 
 func newWSConn(conn *fastws.Conn) *wsConn {
@@ -105,6 +112,7 @@ func newWSConn(conn *fastws.Conn) *wsConn {
 	if s, ok := c.raw.(syscall.Conn); ok {
 		if sc, err := s.SyscallConn(); err == nil {
 			c.sc = sc
+			c.tryFn = c.writeFD
 		}
 	}
 	return c
@@ -116,27 +124,30 @@ func (c *wsConn) TryWrite(b []byte) (int, error) {
 	if c.sc == nil {
 		return 0, nil
 	}
-	var (
-		n    int
-		werr error
-	)
-	err := c.sc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				return true // done either way: never wait for the socket
-			}
-		}
-	})
+	c.try = b
+	err := c.sc.Write(c.tryFn)
+	n, errno := c.tried, c.errno
+	c.try, c.errno = nil, nil
 	switch {
 	case err != nil:
 		return 0, err // closed, or past the write deadline
-	case werr == syscall.EAGAIN:
+	case errno == syscall.EAGAIN:
 		return 0, nil
-	case werr != nil:
-		return 0, werr
+	case errno != nil:
+		return 0, errno
 	}
 	return max(n, 0), nil
+}
+
+// writeFD is TryWrite's one write, run by the connection with its
+// descriptor; true: done either way, never wait for the socket.
+func (c *wsConn) writeFD(fd uintptr) bool {
+	for {
+		c.tried, c.errno = syscall.Write(int(fd), c.try)
+		if c.errno != syscall.EINTR {
+			return true
+		}
+	}
 }
 
 // Write writes all of b, waiting for the socket up to the write deadline.
