@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -128,5 +132,51 @@ func TestWaitExact(t *testing.T) {
 	}}
 	if err := waitExact(context.Background(), flaky, want, time.Second); err != nil || reads < 3 {
 		t.Fatalf("got %v after %d reads, want exact after a failed confirming read", err, reads)
+	}
+}
+
+func TestSources(t *testing.T) {
+	for _, tt := range []struct{ n, want int }{{1, 1}, {perSource, 1}, {perSource + 1, 2}, {50000, 3}} {
+		if got := sources(tt.n); got != tt.want {
+			t.Errorf("sources(%d) = %d, want %d", tt.n, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		i    int
+		want string
+	}{{0, "127.0.0.1"}, {perSource - 1, "127.0.0.1"}, {perSource, "127.0.0.2"}, {2 * perSource, "127.0.0.3"}} {
+		if got := sourceDialer(tt.i).LocalAddr.(*net.TCPAddr).IP.String(); got != tt.want {
+			t.Errorf("socket %d from %s, want %s", tt.i, got, tt.want)
+		}
+	}
+}
+
+// TestWSClientNext: the generator's client reads text frames of every
+// length form, answers a ping with a masked pong of its payload, and
+// reports the server's close.
+func TestWSClientNext(t *testing.T) {
+	server, client := net.Pipe()
+	defer server.Close()
+	c := &wsClient{conn: client, br: bufio.NewReader(client)}
+	long := bytes.Repeat([]byte("x"), 300)
+	go func() {
+		_, _ = server.Write([]byte{0x89, 2, 'h', 'i'}) // ping "hi"
+		pong := make([]byte, 8)
+		if _, err := io.ReadFull(server, pong); err != nil || !bytes.Equal(pong, []byte{0x8A, 0x82, 0, 0, 0, 0, 'h', 'i'}) {
+			t.Errorf("pong % x %v, want a masked pong of \"hi\"", pong, err)
+		}
+		_, _ = server.Write(append([]byte{0x81, 5}, "hello"...))
+		_, _ = server.Write(append([]byte{0x81, 126, 1, 44}, long...))
+		_, _ = server.Write([]byte{0x88, 0})
+	}()
+	buf := make([]byte, 256)
+	if b, err := c.next(buf); err != nil || string(b) != "hello" {
+		t.Fatalf("first message %q %v, want hello", b, err)
+	}
+	if b, err := c.next(buf); err != nil || !bytes.Equal(b, long[:256]) {
+		t.Fatalf("long message: %d bytes %v, want its first 256", len(b), err)
+	}
+	if _, err := c.next(buf); !errors.Is(err, errClosed) {
+		t.Fatalf("after the close frame: %v, want errClosed", err)
 	}
 }

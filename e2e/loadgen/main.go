@@ -15,9 +15,12 @@
 //     exact, beside the single-poll figure of the same run;
 //   - fan-out: from a vote to the moment the last of N WebSocket clients has
 //     the new tally, and the result server's memory meanwhile;
-//   - CPU seconds and peak memory of each process of ours;
 //   - the floor: the same fan-out as bare TCP writes between two processes,
-//     what no WebSocket server can beat on this machine.
+//     what no WebSocket server can beat on this machine, its rounds taken
+//     in turn with the fan-out's and printed beside it;
+//   - viewers: many polls, each watched by many WebSocket clients, votes on
+//     all of them; every viewer must end on its poll's exact tally;
+//   - CPU seconds and peak memory of each process of ours.
 package main
 
 import (
@@ -52,8 +55,16 @@ type options struct {
 	clients                        int
 	rounds                         int
 	polls                          int
-	phases                         map[string]bool
-	floorServer                    int
+	viewerPolls                    int
+	viewers                        int
+	viewerVotes                    int
+	// viewersAsked is -viewers when the open-file limit cut it down to
+	// viewers, else 0.
+	viewersAsked int
+	phases       map[string]bool
+	floorServer  int
+	floorReaders int
+	floorAddr    string
 	// limits is "off" (the default) or "on": the rate limits checked on
 	// every vote at a rate no load reaches, to measure what they cost.
 	limits string
@@ -77,8 +88,13 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.clients, "clients", 10000, "WebSocket clients of the fan-out phase")
 	fs.IntVar(&o.rounds, "rounds", 20, "votes timed in the fan-out phase")
 	fs.IntVar(&o.polls, "polls", 1000, "open polls of the many-polls phase")
-	phases := fs.String("phases", "latency,ingest,polls,fanout,floor", "which phases to run (always in this order)")
+	fs.IntVar(&o.viewerPolls, "viewer-polls", 1000, "polls of the viewers phase")
+	fs.IntVar(&o.viewers, "viewers", 50, "WebSocket clients per poll in the viewers phase")
+	fs.IntVar(&o.viewerVotes, "viewer-votes", 10, "votes sent to each poll in the viewers phase")
+	phases := fs.String("phases", "latency,ingest,polls,fanout,floor,viewers", "which phases to run (always in this order)")
 	fs.IntVar(&o.floorServer, "floor-server", 0, "internal: run the writing side of the floor phase")
+	fs.IntVar(&o.floorReaders, "floor-readers", 0, "internal: run the reading side of the floor phase")
+	fs.StringVar(&o.floorAddr, "floor-addr", "", "internal: the floor server's address, for -floor-readers")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -92,7 +108,7 @@ func parseFlags(args []string) (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "ingest", "latency", "polls", "fanout", "floor":
+		case "ingest", "latency", "polls", "fanout", "floor", "viewers":
 			o.phases[p] = true
 		default:
 			return o, fmt.Errorf("-phases: unknown phase %q", p)
@@ -100,6 +116,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.polls < 1 {
 		return o, fmt.Errorf("-polls: want at least 1, got %d", o.polls)
+	}
+	if o.viewerPolls < 1 || o.viewers < 1 || o.viewerVotes < 1 {
+		return o, fmt.Errorf("-viewer-polls, -viewers and -viewer-votes: want at least 1 each")
 	}
 	if (o.voteURL == "") != (o.resultURL == "") {
 		return o, fmt.Errorf("-vote and -result go together")
@@ -118,9 +137,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.floorServer > 0 {
 		return floorServer(o.floorServer)
 	}
+	if o.floorReaders > 0 {
+		return floorReaders(o.floorAddr, o.floorReaders)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	raiseFileLimit(stderr)
+	if err := raiseFileLimit(&o, stderr); err != nil {
+		return err
+	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 
 	sys := &system{vote: o.voteURL, result: o.resultURL, worker: o.workerURL}
@@ -163,39 +187,80 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		report.polls(res)
 	}
-	if o.phases["fanout"] {
-		res, err := fanout(ctx, sys, o.clients, o.rounds, progress, stats)
+	if o.phases["fanout"] || o.phases["floor"] {
+		fan, fl, err := fanoutAndFloor(ctx, sys, o, progress, stats)
 		if err != nil {
-			return fmt.Errorf("fan-out: %w", err)
+			return err
 		}
-		report.fanout(res)
+		if fan != nil {
+			report.fanout(*fan)
+		}
+		if fl != nil {
+			report.floor(*fl)
+		}
+	}
+	if o.phases["viewers"] {
+		res, err := viewers(ctx, sys, o, progress, stats)
+		if err != nil {
+			return fmt.Errorf("viewers: %w", err)
+		}
+		report.viewers(res)
 	}
 	report.processes(stats.stop())
-	if o.phases["floor"] {
-		// After the system's figures: it measures the machine, not us.
-		res, err := floor(ctx, o.clients, o.rounds, progress)
-		if err != nil {
-			return fmt.Errorf("floor: %w", err)
-		}
-		report.floor(res)
-	}
 	return nil
 }
 
-// raiseFileLimit lifts the soft limit on open files to the hard one: the
-// fan-out phase holds one socket per client. Processes started from here
-// inherit it.
-func raiseFileLimit(stderr io.Writer) {
+// raiseFileLimit gives this process, and the servers it starts (which
+// inherit it), as many open files as the phases need: one socket per
+// client or viewer in each of this process, the result server, the
+// floor's server and the floor's readers. Raising the hard limit takes
+// CAP_SYS_RESOURCE; without it the fan-out asks for no more than the hard
+// limit allows (an error says how many fit), and the viewers phase has as
+// many viewers per poll as fit, saying so.
+func raiseFileLimit(o *options, stderr io.Writer) error {
+	const spare = 256 // the processes' own connections, files, listeners
+	need := uint64(spare)
+	if o.phases["fanout"] || o.phases["floor"] {
+		need = max(need, spare+uint64(o.clients))
+	}
+	if o.phases["viewers"] {
+		need = max(need, spare+uint64(o.viewerPolls*o.viewers))
+	}
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
+		return fmt.Errorf("reading the open-file limit: %w", err)
 	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			fmt.Fprintf(stderr, "could not raise the open-file limit: %v\n", err)
+	if l.Cur >= need {
+		return nil
+	}
+	want := syscall.Rlimit{Cur: max(need, l.Max), Max: max(need, l.Max)}
+	err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	switch {
+	case err == nil:
+		if want.Max > l.Max {
+			fmt.Fprintf(stderr, "open-file limit raised to %d (hard limit was %d)\n", want.Max, l.Max)
 		}
+		return nil
+	case l.Max >= need:
+		return fmt.Errorf("raising the open-file limit to %d: %w", need, err)
 	}
+	l.Cur = l.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return fmt.Errorf("raising the open-file limit to %d: %w", l.Max, err)
+	}
+	room := int(max(l.Max, spare) - spare)
+	fmt.Fprintf(stderr, "the phases need %d open files per process and the hard limit is %d, which this process may not raise (%v; it takes CAP_SYS_RESOURCE)\n", need, l.Max, err)
+	if (o.phases["fanout"] || o.phases["floor"]) && o.clients > room {
+		return fmt.Errorf("-clients %d: with an open-file hard limit of %d at most %d clients fit; raise it (ulimit -Hn %d, as root with CAP_SYS_RESOURCE) or ask for fewer", o.clients, l.Max, room, need)
+	}
+	if o.phases["viewers"] && o.viewerPolls*o.viewers > room {
+		if room < o.viewerPolls {
+			return fmt.Errorf("-viewer-polls %d: with an open-file hard limit of %d not even one viewer per poll fits", o.viewerPolls, l.Max)
+		}
+		o.viewersAsked, o.viewers = o.viewers, room/o.viewerPolls
+		fmt.Fprintf(stderr, "viewers: %d per poll instead of %d (%d sockets), what the limit allows\n", o.viewers, o.viewersAsked, o.viewerPolls*o.viewers)
+	}
+	return nil
 }
 
 // report prints each result as a table and as one JSON line.

@@ -28,13 +28,20 @@ type system struct {
 	cleanup []func()
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeAddrs returns n distinct free loopback addresses: each one's
+// listener stays open until all are found, so the kernel cannot give the
+// same port twice.
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
 // startSystem runs the three binaries against the local dependencies, on a
@@ -103,15 +110,18 @@ func startSystem(ctx context.Context, o options, progress func(string, ...any)) 
 		"LOG_LEVEL=warn",
 		"RATE_LIMIT_NEW_VOTERS=" + limit,
 		"RATE_LIMIT_VOTES=" + limit,
-		// The fan-out's 10,000 sockets all come from this machine.
+		// The fan-out's and the viewers' sockets all come from this
+		// machine, 50,000 and more of them.
+		"WS_MAX_CLIENTS=1000000",
 		"WS_MAX_CLIENTS_PER_ADDRESS=1000000",
 	}
-	for _, svc := range []string{"result", "worker", "vote"} {
-		addr, err := freeAddr()
-		if err != nil {
-			s.stop(progress)
-			return nil, err
-		}
+	addrs, err := freeAddrs(3)
+	if err != nil {
+		s.stop(progress)
+		return nil, err
+	}
+	for i, svc := range []string{"result", "worker", "vote"} {
+		addr := addrs[i]
 		cmd := exec.Command(filepath.Join(o.binDir, svc))
 		cmd.Env = append(append(os.Environ(), common...), strings.ToUpper(svc)+"_ADDR="+addr)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
