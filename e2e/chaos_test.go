@@ -60,9 +60,18 @@ type chaos struct {
 	polls   []chaosPoll
 	sockets []*liveSocket
 	natsLog *natsWatcher
+	// rdb is the Redis the stream is read from, and streams its keys (the
+	// env's one stream, or every shard's on a Redis Cluster).
+	rdb     redis.UniversalClient
+	streams []string
+	// settings are VAR=value pairs every binary gets beside the env's.
+	settings []string
 
 	sent, acked, refused atomic.Int64
-	kills                int
+	// unreplicated counts the refusals (503) that name REDIS_WAIT_REPLICAS:
+	// Redis holds the vote, too few replicas did in time.
+	unreplicated atomic.Int64
+	kills        int
 
 	// The window of a close of closing (when set), in Unix nanoseconds:
 	// votes in it sent after closeAcked and answered before reopenSent
@@ -95,20 +104,20 @@ func newChaos(t *testing.T) *chaos {
 	}
 	e.pool = pool
 	t.Cleanup(pool.Close)
-	return &chaos{t: t, c: c, e: e, oracle: newOracle()}
+	return &chaos{t: t, c: c, e: e, oracle: newOracle(), rdb: e.rdb, streams: []string{e.stream()}}
 }
 
 // startSystem starts vote, worker and result servers in the given numbers.
 func (ch *chaos) startSystem(votes, workers, results int) (ws []*proc) {
 	for i := 0; i < results; i++ {
-		ch.results = append(ch.results, ch.e.start("result"))
+		ch.results = append(ch.results, ch.e.start("result", ch.settings...))
 	}
 	for i := 0; i < workers; i++ {
-		ws = append(ws, ch.e.start("worker"))
+		ws = append(ws, ch.e.start("worker", ch.settings...))
 	}
 	ch.workers = ws
 	for i := 0; i < votes; i++ {
-		ch.votes = append(ch.votes, ch.e.start("vote"))
+		ch.votes = append(ch.votes, ch.e.start("vote", ch.settings...))
 	}
 	ch.watch()
 	return ws
@@ -195,8 +204,9 @@ func (ch *chaos) voteUntilAcked(client *http.Client, p chaosPoll, opt string) {
 			var body struct {
 				VoterID string `json:"voter_id"`
 			}
-			ok := resp.StatusCode == http.StatusAccepted && json.NewDecoder(resp.Body).Decode(&body) == nil
+			raw, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			ok := resp.StatusCode == http.StatusAccepted && err == nil && json.Unmarshal(raw, &body) == nil
 			answered := time.Now().UnixNano()
 			if p.id == ch.closing && ch.closeAcked.Load() != 0 && sent > ch.closeAcked.Load() &&
 				(ch.reopenSent.Load() == 0 || answered < ch.reopenSent.Load()) && resp.StatusCode != http.StatusConflict {
@@ -221,6 +231,9 @@ func (ch *chaos) voteUntilAcked(client *http.Client, p chaosPoll, opt string) {
 			if resp.StatusCode != http.StatusServiceUnavailable {
 				ch.t.Errorf("vote in %s answered %d; want 202, or 503 while Redis is down", p.id, resp.StatusCode)
 				return
+			}
+			if strings.Contains(string(raw), "REDIS_WAIT_REPLICAS") {
+				ch.unreplicated.Add(1)
 			}
 		}
 		ch.refused.Add(1)
@@ -303,9 +316,11 @@ func (ch *chaos) waitAgree(timeout time.Duration, withNATS bool) {
 // stream is looked at first: counts can pass through the final figures on
 // the way, an empty stream cannot.
 func (ch *chaos) disagreement(want map[string]map[string]int64, withNATS bool) string {
-	n, err := ch.e.rdb.XLen(context.Background(), ch.e.stream()).Result()
-	if err != nil || n != 0 {
-		return fmt.Sprintf("stream holds %d entries (err %v)", n, err)
+	for _, key := range ch.streams {
+		n, err := ch.rdb.XLen(context.Background(), key).Result()
+		if err != nil || n != 0 {
+			return fmt.Sprintf("stream %s holds %d entries (err %v)", key, n, err)
+		}
 	}
 	for i, r := range ch.results {
 		for _, p := range ch.polls {

@@ -3,16 +3,21 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"livevote/shared/ballot"
+	"livevote/shared/servicetest"
 )
 
 // redisClusterNodeTimeout is cluster-node-timeout of the test clusters: a
@@ -89,21 +94,8 @@ func startRedisCluster(t *testing.T, primaries int) *redisCluster {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		n := &redisNode{server: &server{t: t, name: fmt.Sprintf("redis-cluster-%d", i), port: freePort(t)}, bus: freePort(t)}
-		port, bus := strconv.Itoa(n.port), strconv.Itoa(n.bus)
-		n.start = func() *exec.Cmd {
-			// nodes.conf lives in the node's folder: a restarted node
-			// finds its identity there and rejoins the cluster.
-			return exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-				"--cluster-enabled", "yes", "--cluster-port", bus, "--cluster-config-file", "nodes.conf",
-				"--cluster-node-timeout", strconv.Itoa(int(redisClusterNodeTimeout/time.Millisecond)),
-				"--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "")
-		}
-		n.up()
+		n := newRedisNode(t, fmt.Sprintf("redis-cluster-%d", i), dir)
 		t.Cleanup(n.kill)
-		// No retries: the helpers poll, and a dead node must answer at once.
-		n.rdb = redis.NewClient(&redis.Options{Addr: n.addr(), MaxRetries: -1, DialTimeout: 500 * time.Millisecond,
-			ReadTimeout: time.Second, WriteTimeout: time.Second})
 		t.Cleanup(func() { n.rdb.Close() })
 		rc.nodes = append(rc.nodes, n)
 	}
@@ -117,6 +109,85 @@ func startRedisCluster(t *testing.T, primaries int) *redisCluster {
 	}
 	rc.waitHealthy(30 * time.Second)
 	return rc
+}
+
+// newRedisNode starts a redis-server in cluster mode in dir. A free port
+// can be taken by someone else before the server binds it (an outgoing
+// connection's local port, say), and a node needs two, its own and its
+// cluster bus port: it is tried on fresh ports up to five times.
+func newRedisNode(t *testing.T, name, dir string) *redisNode {
+	t.Helper()
+	var last error
+	for attempt := 0; attempt < 5; attempt++ {
+		n := &redisNode{server: &server{t: t, name: name, port: freePort(t)}, bus: freePort(t)}
+		port, bus := strconv.Itoa(n.port), strconv.Itoa(n.bus)
+		n.start = func() *exec.Cmd {
+			// nodes.conf lives in the node's folder: a restarted node
+			// finds its identity there and rejoins the cluster.
+			return exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+				"--cluster-enabled", "yes", "--cluster-port", bus, "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", strconv.Itoa(int(redisClusterNodeTimeout/time.Millisecond)),
+				"--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "")
+		}
+		// No retries: the helpers poll, and a dead node must answer at once.
+		n.rdb = redis.NewClient(&redis.Options{Addr: n.addr(), MaxRetries: -1, DialTimeout: 500 * time.Millisecond,
+			ReadTimeout: time.Second, WriteTimeout: time.Second})
+		if last = n.firstUp(); last == nil {
+			return n
+		}
+		n.rdb.Close()
+		// What a failed start wrote, nodes.conf included, must not
+		// survive into the next attempt.
+		entries, _ := os.ReadDir(dir)
+		for _, en := range entries {
+			_ = os.RemoveAll(filepath.Join(dir, en.Name()))
+		}
+	}
+	t.Fatalf("%s did not start: %v", name, last)
+	return nil
+}
+
+// firstUp starts the node and waits until it answers PING, which it does
+// only once it holds both its ports; it says why not when the server
+// exits first.
+func (n *redisNode) firstUp() error {
+	cmd := n.start()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &servicetest.LockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	n.mu.Lock()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for n.rdb.Ping(context.Background()).Err() != nil {
+		select {
+		case <-done:
+			n.mu.Lock()
+			n.cmd = nil
+			n.mu.Unlock()
+			return fmt.Errorf("exited at start:\n%s", tail(out.String(), 5))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			n.kill()
+			return fmt.Errorf("no answer to PING within 30s")
+		}
+	}
+	return nil
+}
+
+// url is REDIS_URL naming every node as a seed, in go-redis's cluster form.
+func (rc *redisCluster) url() string {
+	addrs := make([]string, len(rc.nodes))
+	for i, n := range rc.nodes {
+		addrs[i] = "addr=" + n.addr()
+	}
+	return "redis://" + rc.nodes[0].addr() + "?" + strings.Join(addrs[1:], "&")
 }
 
 // client is a cluster client of the test's own, closed at the end. It
@@ -422,4 +493,239 @@ func TestRedisClusterHarness(t *testing.T) {
 	}
 	back := rc.rejoin(p, 60*time.Second)
 	t.Logf("failover took %v; the killed node was back as a replica in %v", took.Round(time.Millisecond), back.Round(time.Millisecond))
+}
+
+// shardKeys are the stream keys of VOTE_STREAM_SHARDS=n (n > 1) over the
+// stream prefix, as the contract names them: "<prefix>:{k}".
+func shardKeys(prefix string, n int) []string {
+	keys := make([]string, n)
+	for k := range keys {
+		keys[k] = fmt.Sprintf("%s:{%d}", prefix, k)
+	}
+	return keys
+}
+
+// clusterShards is VOTE_STREAM_SHARDS of the cluster tests: more shards
+// than primaries, so some primary holds two.
+const clusterShards = 4
+
+// servedBy says which shards (by index into keys) each primary serves.
+func (rc *redisCluster) servedBy(keys []string) map[*redisNode][]int {
+	m := make(map[*redisNode][]int)
+	for k, key := range keys {
+		p := rc.primaryOf(rc.slotOf(key))
+		m[p] = append(m[p], k)
+	}
+	return m
+}
+
+// TestRedisClusterShards runs two vote servers, two workers and a result
+// server on a Redis Cluster with VOTE_STREAM_SHARDS=4. Before any worker
+// runs, every shard's stream (<stream>:{k}, read over the cluster) holds
+// votes, all of one voter's votes are on one shard, every shard holds a
+// copy of a poll created through the API (<stream>:{k}:poll:<id>), and the
+// stream entries are exactly the acknowledged votes. Then the workers move
+// every vote into PostgreSQL (each voter's last vote, row by row), the
+// result server shows the counts, and every shard's stream is empty.
+func TestRedisClusterShards(t *testing.T) {
+	t.Parallel()
+	rc := startRedisCluster(t, 3)
+	e := newEnv(t)
+	e.redis = rc.url()
+	c := rc.client()
+	ctx := context.Background()
+	keys := shardKeys(e.stream(), clusterShards)
+	for p, ks := range rc.servedBy(keys) {
+		t.Logf("%s serves shards %v", p.name, ks)
+	}
+	shards := "VOTE_STREAM_SHARDS=" + strconv.Itoa(clusterShards)
+	votes := []*proc{e.start("vote", shards), e.start("vote", shards)}
+	for _, v := range votes {
+		v.waitReady()
+	}
+	created := createPoll(t, votes[0], pollDefs(t)["five"])
+	for k := range keys {
+		key := fmt.Sprintf("%s:{%d}:poll:%s", e.stream(), k, created.ID)
+		if n, err := c.Exists(ctx, key).Result(); err != nil || n != 1 {
+			t.Errorf("shard %d's copy of the poll %s: EXISTS answered %d, %v; want 1", k, key, n, err)
+		}
+	}
+
+	const voters = 120
+	options := created.OptionIDs()
+	wantDefault := make(map[string]string, voters)
+	wantPoll := make(map[string]string, voters)
+	sent := 0
+	for i := 0; i < voters; i++ {
+		v := newVoter(t)
+		first, last := []string{"a", "b"}[i%2], []string{"b", "a"}[i%2]
+		if code := v.vote(t, votes[i%2], first); code != http.StatusAccepted {
+			t.Fatalf("voter %d's vote: got %d, want 202", i, code)
+		}
+		sent++
+		if i%3 == 0 {
+			// A change of mind, through the other vote server.
+			if code := v.vote(t, votes[(i+1)%2], last); code != http.StatusAccepted {
+				t.Fatalf("voter %d's second vote: got %d, want 202", i, code)
+			}
+			sent++
+			first = last
+		}
+		wantDefault[v.id] = first
+		opt := options[i%len(options)]
+		if code, body := v.votePoll(t, votes[(i+1)%2], created.ID, opt); code != http.StatusAccepted {
+			t.Fatalf("voter %d's vote in %s: got %d %s, want 202", i, created.ID, code, body)
+		}
+		sent++
+		wantPoll[v.id] = opt
+	}
+
+	shardOf := make(map[string]int, voters)
+	inStreams := 0
+	for k, key := range keys {
+		entries, err := c.XRange(ctx, key, "-", "+").Result()
+		if err != nil {
+			t.Fatalf("XRANGE %s: %v", key, err)
+		}
+		votesHere := 0
+		for _, en := range entries {
+			voter, ok := en.Values[ballot.FieldVoter].(string)
+			if !ok {
+				continue // a poll's command
+			}
+			votesHere++
+			if prev, seen := shardOf[voter]; seen && prev != k {
+				t.Errorf("voter %s has votes on shard %d and on shard %d", voter, prev, k)
+			}
+			shardOf[voter] = k
+		}
+		t.Logf("shard %d (%s): %d votes, %d entries", k, key, votesHere, len(entries))
+		if votesHere == 0 {
+			t.Errorf("shard %d (%s) holds no vote of %d voters", k, key, voters)
+		}
+		inStreams += votesHere
+	}
+	if inStreams != sent {
+		t.Errorf("the shards hold %d votes, want the %d acknowledged", inStreams, sent)
+	}
+	if n, err := c.Exists(ctx, e.stream()).Result(); err != nil || n != 0 {
+		t.Errorf("the unsharded stream key %s: EXISTS %d, %v; want 0 with %d shards", e.stream(), n, err, clusterShards)
+	}
+
+	e.start("worker", shards)
+	e.start("worker", shards)
+	result := e.start("result")
+	wantCounts := func(want map[string]string, options []string) map[string]int64 {
+		m := withZeros(nil, options)
+		for _, o := range want {
+			m[o]++
+		}
+		return m
+	}
+	defaultCounts, pollCounts := wantCounts(wantDefault, []string{"a", "b"}), wantCounts(wantPoll, options)
+	waitFor(t, 30*time.Second, "every vote counted", func() bool {
+		_, tl := readPollTally(t, result, created.ID)
+		return sameCounts(apiTally(t, result), defaultCounts) && sameCounts(tl, pollCounts)
+	})
+	e.checkRows(wantDefault)
+	e.checkPollRows(created.ID, wantPoll)
+	waitFor(t, 10*time.Second, "every shard's stream empty", func() bool {
+		for _, key := range keys {
+			if n, err := c.XLen(ctx, key).Result(); err != nil || n != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestChaosRedisCluster runs two vote servers (REDIS_WAIT_REPLICAS=1), two
+// workers and two result servers on a Redis Cluster of three primaries
+// and three replicas, with the stream in four shards. Under load over
+// several polls a worker is killed (kill -9) and started again, then a
+// primary is killed (kill -9): short, the one holding shard 0; full, each
+// of the three first primaries in turn. Each time the suite waits until
+// the replica has taken over and the cluster is ok again (the failover
+// time), then restarts the killed node, which rejoins as a replica. Votes
+// refused meanwhile are retried. Every acknowledged vote must be in
+// PostgreSQL exactly once per voter and poll, and every result server and
+// WebSocket must converge (the suite's oracle checks).
+func TestChaosRedisCluster(t *testing.T) {
+	ch := newChaos(t)
+	// The suite's single Redis is not used here.
+	ch.c.redis.kill()
+	rc := startRedisCluster(t, 3)
+	ch.e.redis = rc.url()
+	ch.rdb = rc.client()
+	ch.streams = shardKeys(ch.e.stream(), clusterShards)
+	ch.settings = []string{"VOTE_STREAM_SHARDS=" + strconv.Itoa(clusterShards), "REDIS_WAIT_REPLICAS=1"}
+	served := rc.servedBy(ch.streams)
+	victims := rc.primaries()
+	if !*chaosFull {
+		victims = []*redisNode{rc.primaryOf(rc.slotOf(ch.streams[0]))}
+	}
+	workers := ch.startSystem(2, 2, 2)
+
+	var rounds []string
+	var failovers []time.Duration
+	workerKills := 0
+	ch.during(chaosScale(10*time.Second, 45*time.Second), 16, func(ctx context.Context) {
+		for i, p := range victims {
+			if !sleepCtx(ctx, chaosScale(1500*time.Millisecond, 3*time.Second)) {
+				return
+			}
+			w := i % len(workers)
+			workers[w].kill()
+			ch.kills++
+			workerKills++
+			workers[w] = ch.e.restart(workers[w])
+			if !sleepCtx(ctx, 500*time.Millisecond) {
+				return
+			}
+			before := ch.refusals()
+			took := rc.killPrimary(p, 30*time.Second)
+			ch.kills++
+			failovers = append(failovers, took)
+			failedOver := ch.refusals()
+			back := rc.rejoin(p, 60*time.Second)
+			rejoined := ch.refusals()
+			// Until the old primary is back as a replica, the promoted one
+			// has none: a vote on its shards cannot be acknowledged.
+			if ctx.Err() == nil && len(served[p]) > 0 && rejoined.minus(failedOver).notReplicated == 0 {
+				t.Errorf("no vote refused as not replicated while %s's successor had no replica (shards %v): is REDIS_WAIT_REPLICAS=1 in effect?",
+					p.name, served[p])
+			}
+			rounds = append(rounds, fmt.Sprintf("%s (shards %v): failover %v, refused meanwhile %s; back as a replica %v later, refused meanwhile %s",
+				p.name, served[p], took.Round(time.Millisecond), failedOver.minus(before),
+				back.Round(time.Millisecond), rejoined.minus(failedOver)))
+		}
+	})
+	ch.workers = workers
+	if len(failovers) != len(victims) {
+		t.Errorf("%d primaries killed in the load's time, want %d", len(failovers), len(victims))
+	}
+	for _, r := range rounds {
+		t.Log(r)
+	}
+	t.Logf("refused in all: %s", ch.refusals())
+	ch.report(fmt.Sprintf("Redis Cluster of 3+3, %d shards, REDIS_WAIT_REPLICAS=1; %d primaries killed, %d workers killed",
+		clusterShards, len(failovers), workerKills), ch.converge(30*time.Second))
+}
+
+// refusalCounts are the votes refused so far: those whose 503 named
+// REDIS_WAIT_REPLICAS (Redis holds the vote, no replica did in time), and
+// the others (Redis unreachable or the cluster down; or no answer).
+type refusalCounts struct{ notReplicated, other int64 }
+
+func (ch *chaos) refusals() refusalCounts {
+	n := ch.unreplicated.Load()
+	return refusalCounts{notReplicated: n, other: ch.refused.Load() - n}
+}
+
+func (r refusalCounts) minus(o refusalCounts) refusalCounts {
+	return refusalCounts{r.notReplicated - o.notReplicated, r.other - o.other}
+}
+
+func (r refusalCounts) String() string {
+	return fmt.Sprintf("%d unavailable + %d not replicated", r.other, r.notReplicated)
 }
