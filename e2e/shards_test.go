@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,5 +89,34 @@ func TestShardedStreamOneRedis(t *testing.T) {
 		if code, body := v.votePoll(t, votes[1], created.ID, "a"); code != http.StatusConflict {
 			t.Errorf("voter %d (shard %d) after the close: %d %s, want 409", i, s.Of(v.id), code, body)
 		}
+	}
+}
+
+// TestShardsMismatchDrained: a vote server and a worker with different
+// VOTE_STREAM_SHARDS (a change not made with the stream drained) lose no
+// vote: the worker finds the streams of the other setting that hold
+// entries and reads them too, in both directions.
+func TestShardsMismatchDrained(t *testing.T) {
+	for _, c := range []struct{ vote, worker string }{{"4", "1"}, {"1", "3"}} {
+		t.Run("vote "+c.vote+" worker "+c.worker, func(t *testing.T) {
+			e := newEnv(t)
+			vote := e.start("vote", "VOTE_STREAM_SHARDS="+c.vote)
+			want := map[string]int64{}
+			for i := range 40 {
+				opt := []string{"a", "b"}[i%3%2]
+				if code := newVoter(t).vote(t, vote, opt); code != http.StatusAccepted {
+					t.Fatalf("vote %d answered %d", i, code)
+				}
+				want[opt]++
+			}
+			worker := e.start("worker", "VOTE_STREAM_SHARDS="+c.worker)
+			worker.waitReady()
+			waitFor(t, 20*time.Second, "every vote in PostgreSQL", func() bool {
+				return fmt.Sprint(e.pollCounts(poll.DefaultID)) == fmt.Sprint(want)
+			})
+			if !strings.Contains(worker.out.String(), "reading a stream of another VOTE_STREAM_SHARDS") {
+				t.Errorf("the worker did not say it reads a stream of another setting:\n%s", tail(worker.out.String(), 20))
+			}
+		})
 	}
 }

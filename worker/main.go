@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -124,9 +126,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	go monitor.Run(ctx, 2*time.Second)
 	logger.Info("worker starting", "addr", ln.Addr().String(), "stream", cfg.Stream, "shards", cfg.Shards.N(),
 		"group", cfg.Group, "consumer", consumer, "subject", cfg.Subject)
-	warnLeftovers(ctx, logger, rdb, cfg.Shards)
-
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		drainLeftovers(ctx, logger, rdb, cfg.Shards, func(key string) *relay.Relay {
+			return relay.New(logger.With("stream", key), votestream.New(rdb, key, cfg.Group, consumer), store, pub,
+				pollcopy.New(rdb, cfg.Shards, 0), metrics, relay.Config{
+					BatchSize: cfg.BatchSize, ClaimIdle: cfg.ClaimIdle, Leftover: true,
+				})
+		})
+	}()
 	for _, r := range relays {
 		wg.Add(1)
 		go func() {
@@ -146,33 +156,89 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return nil
 }
 
-// warnLeftovers logs an error for each stream of another
-// VOTE_STREAM_SHARDS that still holds entries: no worker reads it now,
-// so its votes wait there until the workers run with the setting that
-// wrote them (docs/OPERATIONS.md, "Changing VOTE_STREAM_SHARDS").
-func warnLeftovers(ctx context.Context, logger *slog.Logger, rdb redis.UniversalClient, shards ballot.Shards) {
-	var others []string
-	if shards.N() > 1 {
-		others = append(others, shards.Prefix())
+// leftoverEvery is how often a worker looks for streams of another
+// VOTE_STREAM_SHARDS that hold entries.
+const leftoverEvery = 30 * time.Second
+
+// drainLeftovers starts a relay for each stream of another
+// VOTE_STREAM_SHARDS that holds entries (the setting was changed before
+// the workers drained it, or a vote server runs with another value), so
+// no acknowledged vote waits unread; it looks at start and every
+// leftoverEvery until ctx ends, and returns when the relays it started
+// have stopped.
+func drainLeftovers(ctx context.Context, logger *slog.Logger, rdb redis.UniversalClient, shards ballot.Shards,
+	start func(key string) *relay.Relay) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	own := map[string]bool{}
+	for _, k := range shards.Keys() {
+		own[k] = true
 	}
-	// The shards of a larger setting, up to twice as many, beyond this
-	// one's (all of them when this one is a single stream).
-	if larger, err := ballot.NewShards(shards.Prefix(), max(2, 2*shards.N())); err == nil {
-		first := shards.N()
-		if first == 1 {
-			first = 0
+	tick := time.NewTicker(leftoverEvery)
+	defer tick.Stop()
+	for {
+		keys, err := leftoverStreams(ctx, rdb, shards)
+		if err != nil && ctx.Err() == nil {
+			logger.Debug("looking for streams of another VOTE_STREAM_SHARDS", "error", err)
 		}
-		others = append(others, larger.Keys()[first:]...)
-	}
-	for _, key := range others {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		n, err := rdb.XLen(qctx, key).Result()
-		cancel()
-		if err == nil && n > 0 {
-			logger.Error("a stream this worker does not read holds entries: VOTE_STREAM_SHARDS was changed before the workers drained it",
-				"stream", key, "entries", n, "shards", shards.N())
+		for _, key := range keys {
+			if own[key] {
+				continue
+			}
+			own[key] = true
+			logger.Warn("reading a stream of another VOTE_STREAM_SHARDS that holds entries; every vote server and worker must have the same value",
+				"stream", key, "shards", shards.N())
+			r := start(key)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.Run(ctx); err != nil {
+					logger.Error("relay stopped", "stream", key, "error", err)
+				}
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
+}
+
+// leftoverStreams lists the streams of shards' prefix, under any number of
+// shards (the bare prefix and "<prefix>:{k}"), that hold entries, on
+// every primary of a cluster.
+func leftoverStreams(ctx context.Context, rdb redis.UniversalClient, shards ballot.Shards) ([]string, error) {
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.ScanType(ctx, 0, shards.Prefix()+":{*}", 1000, "stream").Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			if !strings.HasSuffix(key, "}") {
+				continue
+			}
+			if n, err := c.XLen(ctx, key).Result(); err == nil && n > 0 {
+				mu.Lock()
+				keys = append(keys, key)
+				mu.Unlock()
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, scan)
+	} else if c, ok := rdb.(*redis.Client); ok {
+		err = scan(ctx, c)
+	}
+	if n, xerr := rdb.XLen(ctx, shards.Prefix()).Result(); xerr == nil && n > 0 {
+		keys = append(keys, shards.Prefix())
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys), err
 }
 
 // migrate is `worker migrate`: it applies the schema's migrations, as the

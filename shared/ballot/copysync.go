@@ -44,3 +44,22 @@ if take then
   wrote = 1
 end
 return wrote`)
+
+// MoveLegacyCopySrc moves a poll's copy from its key before shards
+// (KEYS[1], LegacyPollKey) to its key now (KEYS[2]), fields and all,
+// unless a copy is there already; either way the old key goes. A key that
+// is not a hash is left alone (another program's key that happens to
+// match). Both keys must be on one Redis: the old layout existed only on a
+// single Redis with one shard. Answers 1 when it moved a copy, else 0.
+const MoveLegacyCopySrc = `
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return 0 end
+local moved = 0
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local h = redis.call('HGETALL', KEYS[1])
+  if #h > 0 then
+    redis.call('HSET', KEYS[2], unpack(h))
+    moved = 1
+  end
+end
+redis.call('DEL', KEYS[1])
+return moved`

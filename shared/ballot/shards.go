@@ -6,9 +6,13 @@ import (
 	"strings"
 )
 
-// MaxShards bounds VOTE_STREAM_SHARDS: a Redis Cluster has 16,384 slots,
-// and each shard is read by every worker, so far fewer make sense.
-const MaxShards = 1024
+// MaxShards bounds VOTE_STREAM_SHARDS. Each shard is read by every
+// worker, each read holding a Redis connection while it blocks, and a
+// shard takes about 20,000 votes/s: 256 is beyond any sensible cluster.
+const MaxShards = 256
+
+// StreamForbidden are the characters a stream name may not hold.
+const StreamForbidden = "{}*?[]\\"
 
 // Shards is the vote stream split over N stream keys (VOTE_STREAM_SHARDS),
 // with the vote servers' copy of each poll beside each of them. Every key
@@ -31,10 +35,12 @@ type Shards struct {
 }
 
 // NewShards returns the n shards of the stream prefix. The prefix may not
-// hold '{' or '}', which would change the keys' hash tags.
+// hold '{' or '}', which would change the keys' hash tags, nor a glob
+// character of Redis's patterns ("*?[]\"), so a pattern built from it
+// (a SCAN for its keys) matches its keys only.
 func NewShards(prefix string, n int) (Shards, error) {
-	if prefix == "" || strings.ContainsAny(prefix, "{}") {
-		return Shards{}, errors.New("ballot: a stream name must be non-empty and hold no '{' or '}'")
+	if prefix == "" || strings.ContainsAny(prefix, StreamForbidden) {
+		return Shards{}, errors.New("ballot: a stream name must be non-empty and hold none of " + StreamForbidden)
 	}
 	if n < 1 || n > MaxShards {
 		return Shards{}, errors.New("ballot: shards must be from 1 to " + strconv.Itoa(MaxShards))
@@ -108,3 +114,32 @@ func (s Shards) Of(id string) int {
 // "<stream>:poll:<id>": on a single Redis the worker moves such copies to
 // PollKey when it starts.
 func LegacyPollKey(stream, pollID string) string { return stream + ":poll:" + pollID }
+
+// SeqLess reports whether stream id a ("ms-n") is before b. An id that is
+// not one is before every id.
+func SeqLess(a, b string) bool {
+	ams, an, aok := parseSeq(a)
+	bms, bn, bok := parseSeq(b)
+	switch {
+	case !bok:
+		return false
+	case !aok:
+		return true
+	}
+	return ams < bms || (ams == bms && an < bn)
+}
+
+func parseSeq(id string) (ms, n uint64, ok bool) {
+	m, q, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	var err error
+	if ms, err = strconv.ParseUint(m, 10, 64); err != nil {
+		return 0, 0, false
+	}
+	if n, err = strconv.ParseUint(q, 10, 64); err != nil {
+		return 0, 0, false
+	}
+	return ms, n, true
+}

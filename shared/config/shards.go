@@ -15,7 +15,7 @@ func Shards(getenv Getenv, stream string) (ballot.Shards, error) {
 	}
 	s, err := ballot.NewShards(stream, n)
 	if err != nil {
-		return s, fmt.Errorf("%w: VOTE_STREAM=%q: must not contain '{' or '}' (they would change the keys' Redis Cluster hash tags)", ErrInvalid, stream)
+		return s, fmt.Errorf("%w: VOTE_STREAM=%q: must not contain any of %s (braces change the keys' Redis Cluster hash tags, the others are Redis pattern characters)", ErrInvalid, stream, ballot.StreamForbidden)
 	}
 	return s, nil
 }

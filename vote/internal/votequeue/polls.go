@@ -3,8 +3,10 @@ package votequeue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -74,7 +76,7 @@ return {2, id}`
 )
 
 type scripts struct {
-	create, vote, state, sync *redis.Script
+	create, vote, state, sync, adopt *redis.Script
 }
 
 // newScripts builds the scripts; salt, a Lua comment, gives a test
@@ -91,6 +93,7 @@ func newScripts(salt string) scripts {
 		vote:   redis.NewScript(r.Replace(voteSrc) + salt),
 		state:  redis.NewScript(r.Replace(stateSrc) + salt),
 		sync:   redis.NewScript(ballot.SyncCopySrc + salt),
+		adopt:  redis.NewScript(ballot.MoveLegacyCopySrc + salt),
 	}
 }
 
@@ -110,6 +113,12 @@ func (q *Queue) Create(ctx context.Context, rec poll.Record) error {
 	n, id := answer(v)
 	if n == 0 {
 		return ErrTaken
+	}
+	if _, cluster := q.rdb.(*redis.ClusterClient); !cluster && q.shards.N() == 1 {
+		// An id an old vote server took during a rolling upgrade is taken.
+		if n, err := q.rdb.Exists(ctx, ballot.LegacyPollKey(q.shards.Prefix(), rec.ID)).Result(); err == nil && n > 0 {
+			return ErrTaken
+		}
 	}
 	if err := q.spread(ctx, rec.ID, string(def), poll.StateOpen, id); err != nil {
 		return fmt.Errorf("creating poll: %w", err)
@@ -134,7 +143,13 @@ func (q *Queue) SetState(ctx context.Context, pollID, state string) (bool, error
 	}
 	n, at := answer(v)
 	if n == stateNoPoll {
-		return false, ErrNoPoll
+		if adopted, err := q.adoptLegacy(ctx, pollID); err != nil || !adopted {
+			if err != nil {
+				return false, fmt.Errorf("setting poll state: %w", err)
+			}
+			return false, ErrNoPoll
+		}
+		return q.SetState(ctx, pollID, state)
 	}
 	if err := q.spread(ctx, pollID, "", state, at); err != nil {
 		return false, fmt.Errorf("setting poll state: %w", err)
@@ -143,20 +158,29 @@ func (q *Queue) SetState(ctx context.Context, pollID, state string) (bool, error
 }
 
 // spread writes a poll's definition (unless def is "") and its state, from
-// the home shard's command at, into its copy on every other shard, one
-// shard after the other. A vote on a shard not reached yet is still taken:
-// it was accepted before the command was acknowledged.
+// the home shard's command at, into its copy on every other shard, all at
+// once. A vote on a shard not reached yet is still taken: it was accepted
+// before the command was acknowledged. A shard missed here (an error, or
+// this server's death) is brought up to date by the worker when it applies
+// the command, and by the next vote there that finds no copy.
 func (q *Queue) spread(ctx context.Context, pollID, def, state, at string) error {
 	home := q.shards.Of(pollID)
-	for k := 0; k < q.shards.N(); k++ {
+	errs := make([]error, q.shards.N())
+	var wg sync.WaitGroup
+	for k := range q.shards.N() {
 		if k == home {
 			continue
 		}
-		if _, err := q.run(ctx, q.scripts.sync, []string{q.shards.PollKey(k, pollID)}, def, state, at, "0"); err != nil {
-			return fmt.Errorf("shard %d: %w", k, err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := q.run(ctx, q.scripts.sync, []string{q.shards.PollKey(k, pollID)}, def, state, at, "0"); err != nil {
+				errs[k] = fmt.Errorf("shard %d: %w", k, err)
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // answer reads a create or state script's answer: its code and the stream
@@ -252,7 +276,13 @@ func (q *Queue) Load(ctx context.Context, pollID string) (Copy, error) {
 	}
 	def, ok := vals[0].(string)
 	if !ok {
-		return Copy{}, ErrNoPoll
+		if adopted, err := q.adoptLegacy(ctx, pollID); err != nil || !adopted {
+			if err != nil {
+				return Copy{}, fmt.Errorf("reading poll: %w", err)
+			}
+			return Copy{}, ErrNoPoll
+		}
+		return q.Load(ctx, pollID)
 	}
 	if err := json.Unmarshal([]byte(def), &c.Record); err != nil {
 		return Copy{}, fmt.Errorf("reading poll %s: %w", pollID, err)

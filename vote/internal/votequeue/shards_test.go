@@ -2,6 +2,7 @@ package votequeue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -289,5 +290,47 @@ func BenchmarkAppendShards(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestLegacyCopyAdopted: a poll an old vote server created during a
+// rolling upgrade (its copy where versions before shards kept it) is
+// found, voted in and closed, and its id stays taken.
+func TestLegacyCopyAdopted(t *testing.T) {
+	rdb := testClient(t)
+	stream := testStream(t, rdb)
+	q := New(rdb, ballot.OneShard(stream))
+	defer q.Close()
+	ctx := context.Background()
+	legacy := func(rec poll.Record) {
+		t.Helper()
+		def, _ := json.Marshal(rec)
+		if err := rdb.HSet(ctx, ballot.LegacyPollKey(stream, rec.ID), ballot.PollDef, def, ballot.PollState, poll.StateOpen).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	voted, loaded, closed, taken := newPoll(t, "A", "B"), newPoll(t, "A", "B"), newPoll(t, "A", "B"), newPoll(t, "A", "B")
+	for _, rec := range []poll.Record{voted, loaded, closed, taken} {
+		legacy(rec)
+	}
+	if _, err := q.Append(ctx, voted.ID, "v1", "a"); err != nil {
+		t.Errorf("a vote in a poll of the old layout: %v", err)
+	}
+	if cp, err := q.Load(ctx, loaded.ID); err != nil || cp.Record.ID != loaded.ID || cp.State != poll.StateOpen {
+		t.Errorf("Load of a poll of the old layout: %+v, %v", cp, err)
+	}
+	if changed, err := q.SetState(ctx, closed.ID, poll.StateClosed); err != nil || !changed {
+		t.Errorf("closing a poll of the old layout: %v, %v", changed, err)
+	}
+	if err := q.Create(ctx, taken); !errors.Is(err, ErrTaken) {
+		t.Errorf("creating an id the old layout holds: %v, want ErrTaken", err)
+	}
+	for _, rec := range []poll.Record{voted, loaded, closed} {
+		if n, _ := rdb.Exists(ctx, ballot.LegacyPollKey(stream, rec.ID)).Result(); n != 0 {
+			t.Errorf("%s: the old key is still there", rec.ID)
+		}
+	}
+	if _, err := q.Append(ctx, "nosuchpoll", "v1", "a"); !errors.Is(err, ErrNoPoll) {
+		t.Errorf("a vote in no poll: %v, want ErrNoPoll", err)
 	}
 }

@@ -110,20 +110,29 @@ func NewWaiting(rdb redis.UniversalClient, shards ballot.Shards, wait Wait) *Que
 // caller checks that option is one of the poll's.
 func (q *Queue) Append(ctx context.Context, pollID, voterID, option string) (string, error) {
 	id, err := q.append(ctx, pollID, voterID, option)
-	if errors.Is(err, ErrNoPoll) && q.shards.N() > 1 {
-		// The voter's shard may lack a copy its home shard has: a vote
-		// server died between the shards of a create. Copied over, the
-		// vote goes again.
-		if healed, herr := q.heal(ctx, pollID, q.shards.Of(voterID)); herr == nil && healed {
+	if errors.Is(err, ErrNoPoll) {
+		// The voter's shard may lack a copy that exists elsewhere: its home
+		// shard has it (a vote server died between the shards of a
+		// create), or it is still where versions before shards kept it.
+		// Copied over, the vote goes again.
+		healed, herr := q.heal(ctx, pollID, q.shards.Of(voterID))
+		if herr != nil {
+			return "", fmt.Errorf("appending vote: %w", herr)
+		}
+		if healed {
 			return q.append(ctx, pollID, voterID, option)
 		}
 	}
 	return id, err
 }
 
-// heal copies pollID's definition and state from its home shard to shard
-// k; false when the home shard has no definition either.
+// heal brings pollID's copy to shard k from where else it is: its home
+// shard, or (on a single Redis with one shard) its key before shards. It
+// reports whether there was anything to bring.
 func (q *Queue) heal(ctx context.Context, pollID string, k int) (bool, error) {
+	if q.shards.N() == 1 {
+		return q.adoptLegacy(ctx, pollID)
+	}
 	vals, err := q.rdb.HMGet(ctx, q.shards.HomeKey(pollID), ballot.PollDef, ballot.PollState, ballot.PollStateAt).Result()
 	if err != nil {
 		return false, err
@@ -137,8 +146,26 @@ func (q *Queue) heal(ctx context.Context, pollID string, k int) (bool, error) {
 	if at == "" {
 		at = "0-0"
 	}
-	_, err = q.run(ctx, q.scripts.sync, []string{q.shards.PollKey(k, pollID)}, def, state, at, "0")
-	return err == nil, err
+	if _, err := q.run(ctx, q.scripts.sync, []string{q.shards.PollKey(k, pollID)}, def, state, at, "0"); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// adoptLegacy moves pollID's copy from its key before shards
+// (ballot.LegacyPollKey) to its key now, as the worker does for every
+// poll when it starts: a poll an old vote server created during a rolling
+// upgrade is found at once. Only a single Redis with one shard had that
+// layout. It reports whether a copy was moved.
+func (q *Queue) adoptLegacy(ctx context.Context, pollID string) (bool, error) {
+	if _, cluster := q.rdb.(*redis.ClusterClient); cluster || q.shards.N() != 1 || pollID == poll.DefaultID {
+		return false, nil
+	}
+	n, err := q.scripts.adopt.Run(ctx, q.rdb, []string{ballot.LegacyPollKey(q.shards.Prefix(), pollID), q.shards.PollKey(0, pollID)}).Int()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
 }
 
 func (q *Queue) append(ctx context.Context, pollID, voterID, option string) (string, error) {
@@ -237,7 +264,8 @@ func (q *Queue) send(k int) {
 			}
 			slots = q.queue(pipe, k, retry, slots[:0], true)
 			w := q.waitCmd(pipe)
-			_, _ = pipe.Exec(context.Background())
+			_, err = pipe.Exec(context.Background())
+			q.moved(err)
 			waited := q.waited(w)
 			for i, p := range retry {
 				if p.id, p.err = slots[i].result(); p.err == nil && waited != nil {

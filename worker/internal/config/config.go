@@ -3,6 +3,7 @@ package config
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -94,9 +95,17 @@ func Load(getenv shared.Getenv) (Config, error) {
 }
 
 // NewRedis returns a client of the configured Redis server or cluster.
+// Its pool (per node of a cluster) has room for a blocked read of every
+// shard beside go-redis's default of 10 per CPU: each relay's read holds
+// a connection for up to a second.
 func (c Config) NewRedis() redis.UniversalClient {
+	pool := 10*runtime.GOMAXPROCS(0) + 2*c.Shards.N() + 4
 	if c.RedisCluster != nil {
-		return redis.NewClusterClient(c.RedisCluster)
+		o := *c.RedisCluster
+		o.PoolSize = max(o.PoolSize, pool)
+		return redis.NewClusterClient(&o)
 	}
-	return redis.NewClient(c.Redis)
+	o := *c.Redis
+	o.PoolSize = max(o.PoolSize, pool)
+	return redis.NewClient(&o)
 }

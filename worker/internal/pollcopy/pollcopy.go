@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"livevote/shared/ballot"
+	"livevote/shared/poll"
 	"livevote/shared/tally"
 	"livevote/worker/internal/votedb"
 )
@@ -40,14 +41,8 @@ return 1`
 // a close the worker has not applied yet is kept.
 var restore = redis.NewScript(ballot.SyncCopySrc)
 
-// moveLegacy moves a copy from before shards (KEYS[1], ballot.LegacyPollKey)
-// to its key now (KEYS[2]) unless that exists, and deletes it.
-var moveLegacy = redis.NewScript(`
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local h = redis.call('HGETALL', KEYS[1])
-  if #h > 0 then redis.call('HSET', KEYS[2], unpack(h)) end
-end
-return redis.call('DEL', KEYS[1])`)
+// moveLegacy is ballot.MoveLegacyCopySrc.
+var moveLegacy = redis.NewScript(ballot.MoveLegacyCopySrc)
 
 // Copy is one shard's poll copies, beside its stream.
 type Copy struct {
@@ -55,6 +50,7 @@ type Copy struct {
 	shards ballot.Shards
 	shard  int
 	write  *redis.Script // writeTallySrc; a test's own copy is one Redis has never seen
+	moved  bool          // the copies of the layout before shards were moved
 }
 
 // New returns shard's poll copies among shards.
@@ -114,29 +110,42 @@ func (c *Copy) WriteTallies(ctx context.Context, tallies []tally.Tally) error {
 
 // Restore puts back into this shard's copies what Redis lost of each
 // poll: its definition, and its state unless the copy holds a later one.
-// The tallies are WriteTallies's. It returns how many copies it wrote to.
-// On a single Redis with one shard it first moves the copies of versions
+// The state is the later of PostgreSQL's and the home shard's copy's (a
+// close acknowledged on the home shard may not be in PostgreSQL yet), so a
+// shard that lost its copies never reopens a poll. The tallies are
+// WriteTallies's. It returns how many copies it wrote to. On a single
+// Redis with one shard it first moves, once, the copies of versions
 // before shards to their keys now.
 func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) {
-	if err := c.moveLegacy(ctx); err != nil {
-		return 0, err
+	if !c.moved {
+		if err := c.moveLegacy(ctx); err != nil {
+			return 0, err
+		}
+		c.moved = true
 	}
 	if len(polls) == 0 {
 		return 0, nil
 	}
+	homes, err := c.homeStates(ctx, polls)
+	if err != nil {
+		return 0, err
+	}
 	cmds := make([]*redis.Cmd, 0, len(polls))
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, s := range polls {
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, s := range polls {
 			def, err := json.Marshal(s.Record)
 			if err != nil {
 				return fmt.Errorf("encoding poll %s: %w", s.Record.ID, err)
 			}
-			at := s.StateAt
+			state, at := s.Record.State, s.StateAt
 			if at == "" {
 				at = "0-0"
 			}
+			if h := homes[i]; h.state != "" && ballot.SeqLess(at, h.at) {
+				state, at = h.state, h.at
+			}
 			cmds = append(cmds, restore.Eval(ctx, p, []string{c.shards.PollKey(c.shard, s.Record.ID)},
-				def, s.Record.State, at, "1"))
+				def, state, at, "1"))
 		}
 		return nil
 	})
@@ -152,19 +161,85 @@ func (c *Copy) Restore(ctx context.Context, polls []votedb.Stored) (int, error) 
 	return n, nil
 }
 
+// homeState is a poll's state and its command's stream id in its copy on
+// its home shard; empty when there is none.
+type homeState struct{ state, at string }
+
+// homeStates reads the home shard's state of each poll whose home is
+// another shard.
+func (c *Copy) homeStates(ctx context.Context, polls []votedb.Stored) ([]homeState, error) {
+	out := make([]homeState, len(polls))
+	if c.shards.N() == 1 {
+		return out, nil
+	}
+	cmds := make([]*redis.SliceCmd, len(polls))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, s := range polls {
+			if c.shards.Of(s.Record.ID) != c.shard {
+				cmds[i] = p.HMGet(ctx, c.shards.HomeKey(s.Record.ID), ballot.PollState, ballot.PollStateAt)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the home shards' poll states: %w", err)
+	}
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		v := cmd.Val()
+		state, _ := v[0].(string)
+		at, _ := v[1].(string)
+		if state != "" && at != "" {
+			out[i] = homeState{state, at}
+		}
+	}
+	return out, nil
+}
+
+// SpreadStates writes each close or reopen the worker applied into the
+// poll's copy on every shard, ordered by its stream id as the vote server
+// does: a vote server that died, or ran out of time, between the shards of
+// a close leaves no shard open for good. On one shard there is nothing to
+// spread (the command's own script set the copy).
+func (c *Copy) SpreadStates(ctx context.Context, states []votedb.StateChange) error {
+	if c.shards.N() == 1 || len(states) == 0 {
+		return nil
+	}
+	cmds := make([]*redis.Cmd, 0, len(states)*c.shards.N())
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, st := range states {
+			at := st.Seq.String()
+			for k := range c.shards.N() {
+				cmds = append(cmds, restore.Eval(ctx, p, []string{c.shards.PollKey(k, st.Poll)}, "", st.State, at, "0"))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("spreading poll states: %w", firstErr(cmds, err))
+	}
+	return nil
+}
+
 // moveLegacy moves the copies kept under ballot.LegacyPollKey by versions
 // before shards. They exist only on a single Redis with one shard, the
 // one layout those versions had; their state may be ahead of PostgreSQL
-// (a close not applied yet), so they are moved, not restored.
+// (a close not applied yet), so they are moved, not restored. Keys that
+// match the pattern but hold no poll id are not touched.
 func (c *Copy) moveLegacy(ctx context.Context) error {
 	if _, cluster := c.rdb.(*redis.ClusterClient); cluster || c.shards.N() != 1 {
 		return nil
 	}
 	prefix := ballot.LegacyPollKey(c.shards.Prefix(), "")
-	iter := c.rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	iter := c.rdb.ScanType(ctx, 0, prefix+"*", 1000, "hash").Iterator()
 	for iter.Next(ctx) {
 		old := iter.Val()
 		id := strings.TrimPrefix(old, prefix)
+		if !poll.ValidID(id) {
+			continue
+		}
 		if err := moveLegacy.Run(ctx, c.rdb, []string{old, c.shards.PollKey(0, id)}).Err(); err != nil {
 			return fmt.Errorf("moving the poll copy %s: %w", old, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"livevote/shared/ballot"
 	"livevote/shared/poll"
 	"livevote/shared/tally"
@@ -246,6 +248,115 @@ func BenchmarkWriteTallies650(b *testing.B) {
 		}
 		if err := c.WriteTallies(ctx, ts); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func fourShards(t *testing.T, stream string) ballot.Shards {
+	t.Helper()
+	s, err := ballot.NewShards(stream, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSpreadStates: a close the worker applied reaches every shard's copy,
+// and an older command spread late changes nothing.
+func TestSpreadStates(t *testing.T) {
+	rdb, stream := testredis.Client(t)
+	ctx := context.Background()
+	shards := fourShards(t, stream)
+	c := New(rdb, shards, 1)
+	// The vote server set only the home shard (it died before the others).
+	home := shards.HomeKey("p1")
+	if err := rdb.HSet(ctx, home, ballot.PollDef, "{}", ballot.PollState, "closed", ballot.PollStateAt, "200-0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for k := range shards.N() {
+		if key := shards.PollKey(k, "p1"); key != home {
+			rdb.HSet(ctx, key, ballot.PollDef, "{}", ballot.PollState, "open", ballot.PollStateAt, "100-0")
+		}
+	}
+	if err := c.SpreadStates(ctx, []votedb.StateChange{{Poll: "p1", State: "closed", Seq: votedb.Seq{Ms: 200}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SpreadStates(ctx, []votedb.StateChange{{Poll: "p1", State: "open", Seq: votedb.Seq{Ms: 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	for k := range shards.N() {
+		h, _ := rdb.HGetAll(ctx, shards.PollKey(k, "p1")).Result()
+		if h[ballot.PollState] != "closed" || h[ballot.PollStateAt] != "200-0" || h[ballot.PollDef] != "{}" {
+			t.Errorf("shard %d: %v, want closed at 200-0 with its definition", k, h)
+		}
+	}
+	if err := New(rdb, ballot.OneShard(stream), 0).SpreadStates(ctx, []votedb.StateChange{{Poll: "p9", State: "closed"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, ballot.OneShard(stream).PollKey(0, "p9")).Result(); n != 0 {
+		t.Error("one shard: SpreadStates wrote a copy; the command's own script does")
+	}
+}
+
+// TestRestoreTakesTheHomeShardsLaterState: a shard that lost its copies
+// gets the home shard's close when PostgreSQL has not applied it yet, and
+// PostgreSQL's state when it is the later one.
+func TestRestoreTakesTheHomeShardsLaterState(t *testing.T) {
+	rdb, stream := testredis.Client(t)
+	ctx := context.Background()
+	shards := fourShards(t, stream)
+	var ids []string // polls whose home is not shard 2
+	for i := 0; len(ids) < 2; i++ {
+		if id := fmt.Sprintf("p%d", i); shards.Of(id) != 2 {
+			ids = append(ids, id)
+		}
+	}
+	rdb.HSet(ctx, shards.HomeKey(ids[0]), ballot.PollDef, "{}", ballot.PollState, "closed", ballot.PollStateAt, "500-0")
+	rdb.HSet(ctx, shards.HomeKey(ids[1]), ballot.PollDef, "{}", ballot.PollState, "closed", ballot.PollStateAt, "500-0")
+	stored := func(id, state, at string) votedb.Stored {
+		p, err := poll.New(id, "Q", []string{"Red", "Blue"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.State = state
+		return votedb.Stored{Record: poll.Record{Poll: p}, StateAt: at}
+	}
+	c := New(rdb, shards, 2)
+	if _, err := c.Restore(ctx, []votedb.Stored{stored(ids[0], "open", "0-0"), stored(ids[1], "open", "600-0")}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"closed", "open"} {
+		h, _ := rdb.HGetAll(ctx, shards.PollKey(2, ids[i])).Result()
+		if h[ballot.PollState] != want || h[ballot.PollDef] == "" {
+			t.Errorf("%s on shard 2: %v, want %s with its definition", ids[i], h, want)
+		}
+	}
+}
+
+// TestRestoreLeavesOtherKeysAlone: keys that match the old layout's
+// pattern but are not poll copies (another program's, or not hashes) are
+// neither moved nor deleted, and do not stop the restore.
+func TestRestoreLeavesOtherKeysAlone(t *testing.T) {
+	rdb, stream := testredis.Client(t)
+	ctx := context.Background()
+	notPolls := map[string]func(key string) error{
+		ballot.LegacyPollKey(stream, "Not_An_ID"): func(key string) error { return rdb.HSet(ctx, key, "x", "1").Err() },
+		ballot.LegacyPollKey(stream, "astring"):   func(key string) error { return rdb.Set(ctx, key, "1", 0).Err() },
+		ballot.LegacyPollKey(stream, "astream"): func(key string) error {
+			return rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []string{"a", "b"}}).Err()
+		},
+	}
+	for key, make := range notPolls {
+		if err := make(key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := New(rdb, ballot.OneShard(stream), 0).Restore(ctx, nil); err != nil {
+		t.Fatalf("restore stopped at a key that is not a poll copy: %v", err)
+	}
+	for key := range notPolls {
+		if n, _ := rdb.Exists(ctx, key).Result(); n != 1 {
+			t.Errorf("%s was removed", key)
 		}
 	}
 }

@@ -40,6 +40,7 @@ type Publisher interface {
 // PollCopy is the vote servers' copy of the polls in Redis.
 type PollCopy interface {
 	WriteTallies(ctx context.Context, tallies []tally.Tally) error
+	SpreadStates(ctx context.Context, states []votedb.StateChange) error
 	Restore(ctx context.Context, polls []votedb.Stored) (int, error)
 	Definitions(ctx context.Context, ids []string) (map[string]string, error)
 }
@@ -63,6 +64,9 @@ type Config struct {
 	// Shard is the shard of the stream this relay reads; the relay of shard
 	// 0 announces the recent tallies at start for the whole worker.
 	Shard int
+	// Leftover marks a relay of a stream of another VOTE_STREAM_SHARDS,
+	// started to drain it: it neither restores poll copies nor announces.
+	Leftover bool
 }
 
 // announceWindow is how far back a reconnection to NATS announces tallies
@@ -114,9 +118,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.migrate(ctx); err != nil {
 		return nil // ctx ended first
 	}
-	r.restoreCopy(ctx)
-	if r.cfg.Shard == 0 {
-		r.Reannounce(ctx)
+	if !r.cfg.Leftover {
+		r.restoreCopy(ctx)
+		if r.cfg.Shard == 0 {
+			r.Reannounce(ctx)
+		}
 	}
 	var (
 		bo          = r.retry
@@ -150,10 +156,10 @@ func (r *Relay) Run(ctx context.Context) error {
 				failed("creating consumer group", err)
 				continue
 			}
-			if lostCopy {
+			if lostCopy && !r.cfg.Leftover {
 				r.restoreCopy(ctx)
-				lostCopy = false
 			}
+			lostCopy = false
 			groupReady = true
 		}
 		if time.Since(lastClaim) >= r.cfg.ClaimIdle/4 {
@@ -273,6 +279,9 @@ func (r *Relay) handle(ctx context.Context, msgs []redis.XMessage, claimed bool)
 	}
 	step.done("publish")
 	err = backoff.Retry(fctx, r.retry, func() error {
+		if err := r.copy.SpreadStates(fctx, batch.States); err != nil {
+			return r.skipFull("writing the poll copy", err)
+		}
 		return r.skipFull("writing the poll copy", r.copy.WriteTallies(fctx, changed))
 	}, r.redisFailed("writing the poll copy", len(msgs)))
 	if err != nil {

@@ -88,3 +88,8 @@ type Batch struct {
 
 // Len is how many things b asks for.
 func (b Batch) Len() int { return len(b.Creates) + len(b.Votes) + len(b.States) }
+
+// String is the stream entry id s was parsed from.
+func (s Seq) String() string {
+	return strconv.FormatUint(s.Ms, 10) + "-" + strconv.FormatUint(s.N, 10)
+}
