@@ -24,19 +24,27 @@ func fourShards(t *testing.T, rdb *redis.Client) ballot.Shards {
 	return s
 }
 
+// shardedPoll is a queue over four shards of the test Redis (closed when
+// the test ends) and a poll created through it.
+func shardedPoll(t *testing.T) (*redis.Client, ballot.Shards, *Queue, poll.Record) {
+	t.Helper()
+	rdb := testClient(t)
+	shards := fourShards(t, rdb)
+	q := New(rdb, shards)
+	t.Cleanup(q.Close)
+	rec := newPoll(t, "Red", "Green")
+	if err := q.Create(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	return rdb, shards, q, rec
+}
+
 // TestShardedVotesStayWithTheirVoter spreads many voters' votes over four
 // shards: each vote lands on its voter's shard, every shard gets some, and
 // each voter's votes keep their order there.
 func TestShardedVotesStayWithTheirVoter(t *testing.T) {
-	rdb := testClient(t)
-	shards := fourShards(t, rdb)
-	q := New(rdb, shards)
-	defer q.Close()
+	rdb, shards, q, rec := shardedPoll(t)
 	ctx := context.Background()
-	rec := newPoll(t, "Red", "Green")
-	if err := q.Create(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
 	const voters, each = 64, 5
 	var wg sync.WaitGroup
 	for v := range voters {
@@ -93,15 +101,8 @@ func TestShardedVotesStayWithTheirVoter(t *testing.T) {
 // shard and its command on the home shard only; a close is refused on
 // every shard once acknowledged; a reopen opens every shard again.
 func TestShardedPollCommandsReachEveryShard(t *testing.T) {
-	rdb := testClient(t)
-	shards := fourShards(t, rdb)
-	q := New(rdb, shards)
-	defer q.Close()
+	rdb, shards, q, rec := shardedPoll(t)
 	ctx := context.Background()
-	rec := newPoll(t, "Red", "Green")
-	if err := q.Create(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
 	home := shards.Of(rec.ID)
 	for k := range shards.N() {
 		h, err := rdb.HGetAll(ctx, shards.PollKey(k, rec.ID)).Result()
@@ -146,15 +147,8 @@ func TestShardedPollCommandsReachEveryShard(t *testing.T) {
 // TestShardedStatesConverge closes and reopens one poll from many
 // goroutines at once: every shard's copy ends in the home shard's state.
 func TestShardedStatesConverge(t *testing.T) {
-	rdb := testClient(t)
-	shards := fourShards(t, rdb)
-	q := New(rdb, shards)
-	defer q.Close()
+	rdb, shards, q, rec := shardedPoll(t)
 	ctx := context.Background()
-	rec := newPoll(t, "Red", "Green")
-	if err := q.Create(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
 	for round := range 20 {
 		var wg sync.WaitGroup
 		for i := range 6 {
@@ -229,15 +223,8 @@ func TestSyncCopyKeepsTheLatestState(t *testing.T) {
 // vote server died between the shards of a create) takes the vote once
 // the copy is brought over from the home shard.
 func TestShardedVoteHealsAMissingCopy(t *testing.T) {
-	rdb := testClient(t)
-	shards := fourShards(t, rdb)
-	q := New(rdb, shards)
-	defer q.Close()
+	rdb, shards, q, rec := shardedPoll(t)
 	ctx := context.Background()
-	rec := newPoll(t, "Red", "Green")
-	if err := q.Create(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
 	home := shards.Of(rec.ID)
 	voter := ""
 	for i := 0; voter == ""; i++ {
