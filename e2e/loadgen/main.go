@@ -58,9 +58,11 @@ type options struct {
 	viewerPolls                    int
 	viewers                        int
 	viewerVotes                    int
-	// viewersAsked is -viewers when the open-file limit cut it down to
-	// viewers, else 0.
-	viewersAsked int
+	// fileRoom is how many sockets one process may hold, as the open-file
+	// limit allows: the viewers phase spreads its viewers over as many
+	// result servers and client processes as it needs.
+	fileRoom     int
+	viewerWorker bool
 	phases       map[string]bool
 	floorServer  int
 	floorReaders int
@@ -95,6 +97,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.floorServer, "floor-server", 0, "internal: run the writing side of the floor phase")
 	fs.IntVar(&o.floorReaders, "floor-readers", 0, "internal: run the reading side of the floor phase")
 	fs.StringVar(&o.floorAddr, "floor-addr", "", "internal: the floor server's address, for -floor-readers")
+	fs.BoolVar(&o.viewerWorker, "viewer-worker", false, "internal: run a share of the viewers phase's clients")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -139,6 +142,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.floorReaders > 0 {
 		return floorReaders(o.floorAddr, o.floorReaders)
+	}
+	if o.viewerWorker {
+		return viewerWorker(os.Stdin, stdout)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -200,7 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.phases["viewers"] {
-		res, err := viewers(ctx, sys, o, progress, stats)
+		res, err := viewers(ctx, sys, o, progress)
 		if err != nil {
 			return fmt.Errorf("viewers: %w", err)
 		}
@@ -212,11 +218,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // raiseFileLimit gives this process, and the servers it starts (which
 // inherit it), as many open files as the phases need: one socket per
-// client or viewer in each of this process, the result server, the
-// floor's server and the floor's readers. Raising the hard limit takes
-// CAP_SYS_RESOURCE; without it the fan-out asks for no more than the hard
-// limit allows (an error says how many fit), and the viewers phase has as
-// many viewers per poll as fit, saying so.
+// client in each of this process, the result server, the floor's server
+// and the floor's readers; the viewers phase spreads its viewers over as
+// many result servers and client processes as the limit makes it need.
+// Raising the hard limit takes CAP_SYS_RESOURCE; without it the fan-out
+// asks for no more clients than the hard limit allows (an error says how
+// many fit). It sets o.fileRoom.
 func raiseFileLimit(o *options, stderr io.Writer) error {
 	const spare = 256 // the processes' own connections, files, listeners
 	need := uint64(spare)
@@ -230,35 +237,29 @@ func raiseFileLimit(o *options, stderr io.Writer) error {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return fmt.Errorf("reading the open-file limit: %w", err)
 	}
-	if l.Cur >= need {
-		return nil
-	}
-	want := syscall.Rlimit{Cur: max(need, l.Max), Max: max(need, l.Max)}
-	err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
-	switch {
-	case err == nil:
-		if want.Max > l.Max {
-			fmt.Fprintf(stderr, "open-file limit raised to %d (hard limit was %d)\n", want.Max, l.Max)
+	if l.Cur < need {
+		want := syscall.Rlimit{Cur: max(need, l.Max), Max: max(need, l.Max)}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
+			if want.Max > l.Max {
+				fmt.Fprintf(stderr, "open-file limit raised to %d (hard limit was %d)\n", want.Max, l.Max)
+			}
+			l = want
+		} else {
+			l.Cur = l.Max
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+				return fmt.Errorf("raising the open-file limit to %d: %w", l.Max, err)
+			}
+			if l.Max < need {
+				fmt.Fprintf(stderr, "the phases need %d open files for one process and the hard limit is %d, which this process may not raise (%v; it takes CAP_SYS_RESOURCE)\n", need, l.Max, err)
+			}
 		}
-		return nil
-	case l.Max >= need:
-		return fmt.Errorf("raising the open-file limit to %d: %w", need, err)
 	}
-	l.Cur = l.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return fmt.Errorf("raising the open-file limit to %d: %w", l.Max, err)
+	o.fileRoom = int(max(l.Cur, spare) - spare)
+	if (o.phases["fanout"] || o.phases["floor"]) && o.clients > o.fileRoom {
+		return fmt.Errorf("-clients %d: with an open-file hard limit of %d at most %d clients fit on one result server; raise it (ulimit -Hn %d, as root with CAP_SYS_RESOURCE) or ask for fewer", o.clients, l.Max, o.fileRoom, need)
 	}
-	room := int(max(l.Max, spare) - spare)
-	fmt.Fprintf(stderr, "the phases need %d open files per process and the hard limit is %d, which this process may not raise (%v; it takes CAP_SYS_RESOURCE)\n", need, l.Max, err)
-	if (o.phases["fanout"] || o.phases["floor"]) && o.clients > room {
-		return fmt.Errorf("-clients %d: with an open-file hard limit of %d at most %d clients fit; raise it (ulimit -Hn %d, as root with CAP_SYS_RESOURCE) or ask for fewer", o.clients, l.Max, room, need)
-	}
-	if o.phases["viewers"] && o.viewerPolls*o.viewers > room {
-		if room < o.viewerPolls {
-			return fmt.Errorf("-viewer-polls %d: with an open-file hard limit of %d not even one viewer per poll fits", o.viewerPolls, l.Max)
-		}
-		o.viewersAsked, o.viewers = o.viewers, room/o.viewerPolls
-		fmt.Fprintf(stderr, "viewers: %d per poll instead of %d (%d sockets), what the limit allows\n", o.viewers, o.viewersAsked, o.viewerPolls*o.viewers)
+	if o.phases["viewers"] && o.viewers > o.fileRoom {
+		return fmt.Errorf("-viewers %d: with an open-file hard limit of %d at most %d viewers of one poll fit", o.viewers, l.Max, o.fileRoom)
 	}
 	return nil
 }

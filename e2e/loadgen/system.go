@@ -26,6 +26,10 @@ type system struct {
 	db      *pgxpool.Pool
 	procs   []*exec.Cmd
 	cleanup []func()
+	// binDir and env start more result servers (moreResults); nil env
+	// when the system was started elsewhere.
+	binDir string
+	env    []string
 }
 
 // freeAddrs returns n distinct free loopback addresses: each one's
@@ -120,16 +124,13 @@ func startSystem(ctx context.Context, o options, progress func(string, ...any)) 
 		s.stop(progress)
 		return nil, err
 	}
+	s.binDir, s.env = o.binDir, append(os.Environ(), common...)
 	for i, svc := range []string{"result", "worker", "vote"} {
 		addr := addrs[i]
-		cmd := exec.Command(filepath.Join(o.binDir, svc))
-		cmd.Env = append(append(os.Environ(), common...), strings.ToUpper(svc)+"_ADDR="+addr)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
+		if err := s.startProcess(svc, addr); err != nil {
 			s.stop(progress)
-			return nil, fmt.Errorf("starting %s (run `make build` first): %w", svc, err)
+			return nil, err
 		}
-		s.procs = append(s.procs, cmd)
 		url := "http://" + addr
 		switch svc {
 		case "vote":
@@ -150,6 +151,44 @@ func startSystem(ctx context.Context, o options, progress func(string, ...any)) 
 	}
 	progress("system ready: vote %s, result %s, worker %s", s.vote, s.result, s.worker)
 	return s, nil
+}
+
+// startProcess starts the binary svc of the system on addr.
+func (s *system) startProcess(svc, addr string) error {
+	cmd := exec.Command(filepath.Join(s.binDir, svc))
+	cmd.Env = append(append([]string(nil), s.env...), strings.ToUpper(svc)+"_ADDR="+addr)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s (run `make build` first): %w", svc, err)
+	}
+	s.procs = append(s.procs, cmd)
+	return nil
+}
+
+// moreResults starts n more result servers beside the first, on the same
+// database, stream and subject, and returns their URLs once ready; they
+// stop with the system.
+func (s *system) moreResults(ctx context.Context, n int) ([]string, error) {
+	if s.env == nil {
+		return nil, fmt.Errorf("%d more result servers needed, and the system was started elsewhere (-result)", n)
+	}
+	addrs, err := freeAddrs(n)
+	if err != nil {
+		return nil, err
+	}
+	var urls []string
+	for _, addr := range addrs {
+		if err := s.startProcess("result", addr); err != nil {
+			return nil, err
+		}
+		urls = append(urls, "http://"+addr)
+	}
+	for _, url := range urls {
+		if err := waitReady(ctx, url+"/readyz"); err != nil {
+			return nil, fmt.Errorf("result: %w", err)
+		}
+	}
+	return urls, nil
 }
 
 func waitReady(ctx context.Context, url string) error {
