@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -397,29 +399,61 @@ func (rc *redisCluster) primaries() []*redisNode {
 // (without p). It returns the failover time: from the kill until then.
 func (rc *redisCluster) killPrimary(p *redisNode, timeout time.Duration) time.Duration {
 	rc.t.Helper()
-	view, err := p.view()
-	if err != nil {
-		rc.t.Fatal(err)
-	}
-	var id string
-	for _, c := range view {
-		if c.is("myself") {
-			id = c.id
-		}
-	}
+	id := p.id()
 	killed := time.Now()
 	p.kill()
+	rc.waitFailedOver(p, id, killed, timeout)
+	return time.Since(killed)
+}
+
+// waitFailedOver waits until failedOver has nothing to say of the killed
+// node p, whose id was id.
+func (rc *redisCluster) waitFailedOver(p *redisNode, id string, killed time.Time, timeout time.Duration) {
+	rc.t.Helper()
 	deadline := killed.Add(timeout)
 	for {
 		why := rc.failedOver(id)
 		if why == "" {
-			return time.Since(killed)
+			return
 		}
 		if time.Now().After(deadline) {
 			rc.t.Fatalf("no failover within %v of killing %s: %s", timeout, p.name, why)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// id is the node's cluster id.
+func (n *redisNode) id() string {
+	n.t.Helper()
+	view, err := n.view()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, c := range view {
+		if c.is("myself") {
+			return c.id
+		}
+	}
+	n.t.Fatalf("%s: no myself in CLUSTER NODES", n.name)
+	return ""
+}
+
+// replicaOf is p's replica, as p sees it.
+func (rc *redisCluster) replicaOf(p *redisNode) *redisNode {
+	rc.t.Helper()
+	id := p.id()
+	view, err := p.view()
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	for _, c := range view {
+		if c.is("slave") && c.master == id && !c.failing() {
+			return rc.byPort(c.port)
+		}
+	}
+	rc.t.Fatalf("%s has no replica", p.name)
+	return nil
 }
 
 // failedOver says why the cluster has not got over the death of node id
@@ -728,4 +762,122 @@ func (r refusalCounts) minus(o refusalCounts) refusalCounts {
 
 func (r refusalCounts) String() string {
 	return fmt.Sprintf("%d unavailable + %d not replicated", r.other, r.notReplicated)
+}
+
+// TestRedisClusterWaitKeepsAckedVotes shows what REDIS_WAIT_REPLICAS buys
+// on a Redis Cluster (four shards). The primary holding shards 1 and 2 is
+// cut off from its replica (the replica stopped, its link killed), votes
+// are sent for a moment, then the primary is killed (kill -9) and the
+// replica, let go again, takes over without what it never received. With
+// REDIS_WAIT_REPLICAS=0 the primary's shards acknowledged votes in that
+// moment that the cluster no longer holds: acknowledged votes are lost.
+// With REDIS_WAIT_REPLICAS=1 they are refused (503), and every acknowledged
+// vote is still in its shard's stream after the failover.
+func TestRedisClusterWaitKeepsAckedVotes(t *testing.T) {
+	t.Parallel()
+	rc := startRedisCluster(t, 3)
+	e := newEnv(t)
+	e.redis = rc.url()
+	c := rc.client()
+	ctx := context.Background()
+	keys := shardKeys(e.stream(), clusterShards)
+	shards := "VOTE_STREAM_SHARDS=" + strconv.Itoa(clusterShards)
+
+	// held is every voter whose vote a shard's stream holds.
+	held := func() map[string]bool {
+		c.ReloadState(ctx)
+		m := make(map[string]bool)
+		for _, key := range keys {
+			var entries []redis.XMessage
+			var err error
+			waitFor(t, 10*time.Second, "XRANGE "+key+" after the failover", func() bool {
+				entries, err = c.XRange(ctx, key, "-", "+").Result()
+				return err == nil
+			})
+			for _, en := range entries {
+				if voter, ok := en.Values[ballot.FieldVoter].(string); ok {
+					m[voter] = true
+				}
+			}
+		}
+		return m
+	}
+
+	for _, wait := range []int{0, 1} {
+		vote := e.start("vote", shards, "REDIS_WAIT_REPLICAS="+strconv.Itoa(wait))
+		vote.waitReady()
+		for i := 0; i < 20; i++ {
+			if code := newVoter(t).vote(t, vote, "a"); code != http.StatusAccepted {
+				t.Fatalf("WAIT %d: a vote with the cluster whole got %d, want 202", wait, code)
+			}
+		}
+		p := rc.primaryOf(rc.slotOf(keys[1]))
+		r := rc.replicaOf(p)
+		id := p.id()
+
+		// Cut off: the replica stopped (so it does not reconnect), its
+		// link closed by the primary, which goes on taking writes.
+		r.signal(syscall.SIGSTOP)
+		if err := p.rdb.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
+			r.signal(syscall.SIGCONT)
+			t.Fatalf("CLIENT KILL TYPE replica: %v", err)
+		}
+		var mu sync.Mutex
+		var acked []string
+		refused := 0
+		stop := time.Now().Add(400 * time.Millisecond)
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(stop) {
+					v := newVoter(t)
+					v.client.Timeout = 5 * time.Second
+					resp, err := v.client.Post(vote.url("/api/vote"), "application/json", strings.NewReader(`{"vote":"b"}`))
+					if err != nil {
+						continue
+					}
+					var body struct {
+						VoterID string `json:"voter_id"`
+					}
+					ok := resp.StatusCode == http.StatusAccepted && json.NewDecoder(resp.Body).Decode(&body) == nil
+					resp.Body.Close()
+					mu.Lock()
+					if ok {
+						acked = append(acked, body.VoterID)
+					} else {
+						refused++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		killed := time.Now()
+		p.kill()
+		r.signal(syscall.SIGCONT)
+		wg.Wait()
+		rc.waitFailedOver(p, id, killed, 30*time.Second)
+
+		have := held()
+		lost := 0
+		for _, voter := range acked {
+			if !have[voter] {
+				lost++
+			}
+		}
+		t.Logf("REDIS_WAIT_REPLICAS=%d: %d votes acknowledged and %d refused while %s was cut off from its replica; %d acknowledged votes lost in the failover",
+			wait, len(acked), refused, p.name, lost)
+		switch {
+		case wait == 0 && lost == 0:
+			t.Errorf("REDIS_WAIT_REPLICAS=0: no acknowledged vote lost; the scenario did not cut the replica off (%d acknowledged)", len(acked))
+		case wait > 0 && lost > 0:
+			t.Errorf("REDIS_WAIT_REPLICAS=%d: %d of %d acknowledged votes lost in the failover", wait, lost, len(acked))
+		case wait > 0 && refused == 0:
+			t.Errorf("REDIS_WAIT_REPLICAS=%d: no vote refused while the primary had no replica", wait)
+		}
+		vote.kill()
+		rc.rejoin(p, 60*time.Second)
+	}
 }
