@@ -22,11 +22,16 @@ import (
 	"livevote/shared/servicetest"
 )
 
-// redisClusterNodeTimeout is cluster-node-timeout of the test clusters: a
-// primary that does not answer for that long is voted failed and its
-// replica takes over. Short, so a failover takes a second or two; long
-// enough that a busy two-core machine does not fail a healthy node.
-const redisClusterNodeTimeout = 1000 * time.Millisecond
+// cluster-node-timeout of the test clusters: a primary that does not
+// answer for that long is voted failed and its replica takes over. Short,
+// so a failover takes a few seconds at most. The fault suite's scenarios
+// run one at a time and measure the failover with a second; the tests
+// that run in parallel with the others (make test) leave a starved but
+// healthy node two.
+const (
+	chaosNodeTimeout    = time.Second
+	parallelNodeTimeout = 2 * time.Second
+)
 
 // redisCluster is a Redis Cluster of the test's own: primaries and one
 // replica each, every node append-only with appendfsync always, on free
@@ -84,7 +89,7 @@ func (c clusterNode) serves(slot int) bool {
 // mode, makes a cluster of them with redis-cli --cluster create (one
 // replica per primary) and waits until every node sees every slot served
 // and every replica in sync. Everything is stopped in t.Cleanup.
-func startRedisCluster(t *testing.T, primaries int) *redisCluster {
+func startRedisCluster(t *testing.T, primaries int, nodeTimeout time.Duration) *redisCluster {
 	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Fatal("redis-cli not found: install redis-tools (apt-get install redis-tools; it comes with redis-server)")
@@ -96,7 +101,7 @@ func startRedisCluster(t *testing.T, primaries int) *redisCluster {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		n := newRedisNode(t, fmt.Sprintf("redis-cluster-%d", i), dir)
+		n := newRedisNode(t, fmt.Sprintf("redis-cluster-%d", i), dir, nodeTimeout)
 		t.Cleanup(n.kill)
 		t.Cleanup(func() { n.rdb.Close() })
 		rc.nodes = append(rc.nodes, n)
@@ -117,7 +122,7 @@ func startRedisCluster(t *testing.T, primaries int) *redisCluster {
 // can be taken by someone else before the server binds it (an outgoing
 // connection's local port, say), and a node needs two, its own and its
 // cluster bus port: it is tried on fresh ports up to five times.
-func newRedisNode(t *testing.T, name, dir string) *redisNode {
+func newRedisNode(t *testing.T, name, dir string, nodeTimeout time.Duration) *redisNode {
 	t.Helper()
 	var last error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -128,7 +133,7 @@ func newRedisNode(t *testing.T, name, dir string) *redisNode {
 			// finds its identity there and rejoins the cluster.
 			return exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
 				"--cluster-enabled", "yes", "--cluster-port", bus, "--cluster-config-file", "nodes.conf",
-				"--cluster-node-timeout", strconv.Itoa(int(redisClusterNodeTimeout/time.Millisecond)),
+				"--cluster-node-timeout", strconv.FormatInt(nodeTimeout.Milliseconds(), 10),
 				"--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "")
 		}
 		// No retries: the helpers poll, and a dead node must answer at once.
@@ -501,7 +506,7 @@ func (rc *redisCluster) rejoin(n *redisNode, timeout time.Duration) time.Duratio
 // the killed node rejoins as a replica.
 func TestRedisClusterHarness(t *testing.T) {
 	t.Parallel()
-	rc := startRedisCluster(t, 3)
+	rc := startRedisCluster(t, 3, parallelNodeTimeout)
 	if got := len(rc.primaries()); got != 3 {
 		t.Fatalf("got %d primaries, want 3", got)
 	}
@@ -563,7 +568,7 @@ func (rc *redisCluster) servedBy(keys []string) map[*redisNode][]int {
 // result server shows the counts, and every shard's stream is empty.
 func TestRedisClusterShards(t *testing.T) {
 	t.Parallel()
-	rc := startRedisCluster(t, 3)
+	rc := startRedisCluster(t, 3, parallelNodeTimeout)
 	e := newEnv(t)
 	e.redis = rc.url()
 	c := rc.client()
@@ -688,7 +693,7 @@ func TestChaosRedisCluster(t *testing.T) {
 	ch := newChaos(t)
 	// The suite's single Redis is not used here.
 	ch.c.redis.kill()
-	rc := startRedisCluster(t, 3)
+	rc := startRedisCluster(t, 3, chaosNodeTimeout)
 	ch.e.redis = rc.url()
 	ch.rdb = rc.client()
 	ch.streams = shardKeys(ch.e.stream(), clusterShards)
@@ -775,7 +780,7 @@ func (r refusalCounts) String() string {
 // vote is still in its shard's stream after the failover.
 func TestRedisClusterWaitKeepsAckedVotes(t *testing.T) {
 	t.Parallel()
-	rc := startRedisCluster(t, 3)
+	rc := startRedisCluster(t, 3, parallelNodeTimeout)
 	e := newEnv(t)
 	e.redis = rc.url()
 	c := rc.client()
