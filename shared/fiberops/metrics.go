@@ -43,11 +43,25 @@ func RequestMetrics(reg prometheus.Registerer) fiber.Handler {
 				_ = c.SendStatus(fiber.StatusInternalServerError)
 			}
 		}
-		route, method := routeLabel(c, own), c.Method()
+		route, method := routeLabel(c, own), methodLabel(c.Method())
 		requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
 		duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// methodLabel is the method as a label: one of the constant strings of
+// the methods Fiber serves, else "OTHER". c.Method() shares fasthttp's
+// request buffer, so a label made from it would change under the metric
+// when the buffer is reused (the registry then refuses to gather: /metrics
+// answers 500); and the constants bound the label's values.
+func methodLabel(m string) string {
+	for _, known := range fiber.DefaultMethods {
+		if m == known {
+			return known
+		}
+	}
+	return "OTHER"
 }
 
 // routeLabel is the pattern of the route that answered c. When the chain

@@ -3,6 +3,7 @@ package fiberops
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"sort"
 	"strings"
@@ -162,5 +163,57 @@ func BenchmarkRequestMetrics(b *testing.B) {
 				h(&ctx)
 			}
 		})
+	}
+}
+
+// TestMetricsOverKeepAliveConnections serves many requests of several
+// methods over a few keep-alive connections of a real listener, where
+// fasthttp reuses each connection's request buffer: every label must stay
+// what it was, so the registry still gathers (a label sharing the buffer
+// turned "POST" into "POS" under load and /metrics into a 500).
+func TestMetricsOverKeepAliveConnections(t *testing.T) {
+	app, reg := metricsApp(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	defer app.Shutdown()
+	client := &fasthttp.Client{MaxConnsPerHost: 2}
+	methods := []string{"GET", "POST", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD"}
+	for i := range 700 {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.Header.SetMethod(methods[i%len(methods)])
+		req.SetRequestURI(fmt.Sprintf("http://%s/p/x%d", ln.Addr(), i))
+		if err := client.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("gathering after 700 requests: %v", err)
+	}
+	total := 0.0
+	for labels, n := range series(t, reg, "http_requests_total") {
+		ok := false
+		for _, m := range methods {
+			ok = ok || strings.Contains(labels, "method="+m+",") || strings.HasSuffix(labels, "method="+m)
+		}
+		if !ok {
+			t.Errorf("series %s: its method is none of %v", labels, methods)
+		}
+		total += n
+	}
+	if total != 700 {
+		t.Errorf("counted %v requests, want 700", total)
+	}
+}
+
+func TestMethodLabel(t *testing.T) {
+	for in, want := range map[string]string{"GET": "GET", "POST": "POST", "BREW": "OTHER", "get": "OTHER", "": "OTHER"} {
+		if got := methodLabel(in); got != want {
+			t.Errorf("methodLabel(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
