@@ -589,24 +589,27 @@ func (h *Hub) runShard(s *shard) {
 
 // flush writes what c's mailbox holds, each frame as far as its socket
 // takes it without waiting, and returns how many tallies it wrote whole.
-// A socket that is full hands the rest of the frame, and the mailbox from
-// then on, to a goroutine of the client's own (writeSlow), which waits for
-// the socket up to writeWait: one slow client holds up no other.
+// The mailbox is emptied under one lock: whatever arrives while flush
+// writes hands c to its shard again. A socket that is full hands the
+// rest of the frame, what followed it and the mailbox from then on to a
+// goroutine of the client's own (writeSlow), which waits for the socket
+// up to writeWait: one slow client holds up no other.
 func (h *Hub) flush(c *client) (sent int) {
+	var buf [4]job // at most the close frame, a pong, a ping and a tally
 	c.mu.Lock()
 	c.queued = false
-	for {
-		if c.slow {
-			c.mu.Unlock()
-			return sent
-		}
-		j, ok := c.nextLocked()
-		if !ok {
-			c.mu.Unlock()
-			return sent
-		}
-		c.writer.Add(1)
+	if c.slow {
 		c.mu.Unlock()
+		return 0
+	}
+	jobs := c.takeLocked(buf[:0])
+	if len(jobs) == 0 {
+		c.mu.Unlock()
+		return 0
+	}
+	c.writer.Add(1)
+	c.mu.Unlock()
+	for i, j := range jobs {
 		n, err := c.conn.TryWrite(j.frame)
 		switch {
 		case err != nil:
@@ -617,8 +620,9 @@ func (h *Hub) flush(c *client) (sent int) {
 			c.mu.Lock()
 			c.slow = true
 			c.mu.Unlock()
-			j.frame = j.frame[n:]
-			go h.writeSlow(c, j) // it carries the writer's count
+			rest := append([]job(nil), jobs[i:]...)
+			rest[0].frame = j.frame[n:]
+			go h.writeSlow(c, rest) // it carries the writer's count
 			return sent
 		}
 		if j.tally {
@@ -627,37 +631,38 @@ func (h *Hub) flush(c *client) (sent int) {
 		if j.goingAway {
 			c.end(c.conn)
 		}
-		c.writer.Done()
-		c.mu.Lock()
 	}
+	c.writer.Done()
+	return sent
 }
 
 // writeSlow is the goroutine of a client whose socket was full: it writes
-// the rest of j, then whatever the mailbox holds, each write waiting up
-// to writeWait, and gives the client back to its shard once the mailbox
-// is empty. A failed or timed-out write drops the client.
-func (h *Hub) writeSlow(c *client, j job) {
+// jobs, then whatever the mailbox holds, each write waiting up to
+// writeWait, and gives the client back to its shard once the mailbox is
+// empty. A failed or timed-out write drops the client.
+func (h *Hub) writeSlow(c *client, jobs []job) {
 	defer c.writer.Done()
 	for {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-		_, err := c.conn.Write(j.frame)
-		// The shard's writes do not wait: a deadline left behind would
-		// fail them once passed.
-		_ = c.conn.SetWriteDeadline(time.Time{})
-		if err != nil {
-			h.failed(c)
-			return
-		}
-		if j.tally {
-			h.metrics.Sent.Inc()
-		}
-		if j.goingAway {
-			c.end(c.conn)
-			return
+		for _, j := range jobs {
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			_, err := c.conn.Write(j.frame)
+			// The shard's writes do not wait: a deadline left behind
+			// would fail them once passed.
+			_ = c.conn.SetWriteDeadline(time.Time{})
+			if err != nil {
+				h.failed(c)
+				return
+			}
+			if j.tally {
+				h.metrics.Sent.Inc()
+			}
+			if j.goingAway {
+				c.end(c.conn)
+				return
+			}
 		}
 		c.mu.Lock()
-		var ok bool
-		if j, ok = c.nextLocked(); !ok {
+		if jobs = c.takeLocked(jobs[:0]); len(jobs) == 0 {
 			c.slow = false
 			c.mu.Unlock()
 			return
@@ -877,7 +882,22 @@ func (c *client) nextLocked() (job, bool) {
 	return job{}, false
 }
 
-// take empties the mailbox (the writers use nextLocked).
+// takeLocked appends to jobs what the mailbox holds, in the order it is
+// sent, and empties it; nothing after the close frame.
+func (c *client) takeLocked(jobs []job) []job {
+	for {
+		j, ok := c.nextLocked()
+		if !ok {
+			return jobs
+		}
+		jobs = append(jobs, j)
+		if j.goingAway {
+			return jobs
+		}
+	}
+}
+
+// take empties the mailbox of its tally (the writers use takeLocked).
 func (c *client) take() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
