@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"time"
 
 	"livevote/shared/ballot"
 )
@@ -19,3 +20,9 @@ func Shards(getenv Getenv, stream string) (ballot.Shards, error) {
 	}
 	return s, nil
 }
+
+// ClusterReload is how often the vote servers and workers read a Redis
+// Cluster's slot map again, beside every error that suggests it changed:
+// go-redis's default of a minute would leave a failover that no command
+// of theirs ran into (a manual one, say) unnoticed that long.
+const ClusterReload = 5 * time.Second

@@ -90,6 +90,7 @@ func Load(getenv shared.Getenv) (Config, error) {
 		}
 		setTimeouts(&c.RedisCluster.DialTimeout, &c.RedisCluster.ReadTimeout, &c.RedisCluster.WriteTimeout)
 		c.RedisCluster.MaxRetries = 1
+		c.RedisCluster.ClusterStateReloadInterval = shared.ClusterReload
 	} else {
 		if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
 			return c, fmt.Errorf("REDIS_URL: %s: %w", shared.Redacted(redisURL), err)

@@ -236,6 +236,10 @@ func (q *Queue) run(ctx context.Context, script *redis.Script, keys []string, ar
 		return cmd, q.waited(w)
 	}
 	cmd, waited := exec(false)
+	if cmd != nil && redis.HasErrorPrefix(cmd.Err(), "MOVED") && q.follow(keys[0], cmd.Err()) {
+		// Sent to a primary that failed over: nothing was written.
+		cmd, waited = exec(false)
+	}
 	if cmd != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 		cmd, waited = exec(true)
 	}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,26 +220,13 @@ func (q *Queue) send(k int) {
 				break fill
 			}
 		}
-		pipe, err := q.pipeline(q.shards.Key(k))
-		if err != nil {
-			for _, p := range batch {
-				p.err = err
-				close(p.done)
-			}
-			continue
-		}
-		slots = q.queue(pipe, k, batch, slots[:0], false)
 		var waited error
-		if pipe.Len() > 0 {
-			w := q.waitCmd(pipe)
-			// Each command's own result is read below; Exec's error is the first.
-			_, err := pipe.Exec(context.Background())
-			q.moved(err)
-			waited = q.waited(w)
-		}
+		slots, waited = q.write(k, batch, slots[:0], false)
 		retry = retry[:0]
 		for i, p := range batch {
-			if slots[i].cmd == nil {
+			if slots[i].err != nil {
+				p.err = slots[i].err
+			} else if slots[i].cmd == nil {
 				p.err = p.ctx.Err()
 			} else if p.id, p.err = slots[i].result(); redis.HasErrorPrefix(p.err, "NOSCRIPT") {
 				// Redis lost its scripts (a restart): sent again below,
@@ -254,27 +242,87 @@ func (q *Queue) send(k int) {
 		// and land after them in the stream: the order the server answers
 		// in is the stream's order.
 		if len(retry) > 0 {
-			pipe, err := q.pipeline(q.shards.Key(k))
-			if err != nil {
-				for _, p := range retry {
-					p.err = err
-					close(p.done)
-				}
-				continue
-			}
-			slots = q.queue(pipe, k, retry, slots[:0], true)
-			w := q.waitCmd(pipe)
-			_, err = pipe.Exec(context.Background())
-			q.moved(err)
-			waited := q.waited(w)
+			slots, waited = q.write(k, retry, slots[:0], true)
 			for i, p := range retry {
-				if p.id, p.err = slots[i].result(); p.err == nil && waited != nil {
+				if slots[i].err != nil {
+					p.err = slots[i].err
+				} else if p.id, p.err = slots[i].result(); p.err == nil && waited != nil {
 					p.id, p.err = "", waited
 				}
 				close(p.done)
 			}
 		}
 	}
+}
+
+// write sends batch's votes to shard k in one pipeline (with its WAIT) and
+// returns their slots and what the WAIT said. When the pipeline went
+// straight to a node that no longer holds the shard's slot (a failover:
+// every command answered MOVED, so nothing was written), it waits for the
+// cluster client to learn the slot's new primary and sends the batch
+// there once more.
+func (q *Queue) write(k int, batch []*pending, slots []slot, eval bool) ([]slot, error) {
+	key := q.shards.Key(k)
+	for attempt := 0; ; attempt++ {
+		pipe, err := q.pipeline(key)
+		if err != nil {
+			slots = slots[:0]
+			for range batch {
+				slots = append(slots, slot{err: err})
+			}
+			return slots, nil
+		}
+		slots = q.queue(pipe, k, batch, slots[:0], eval)
+		if pipe.Len() == 0 {
+			return slots, nil
+		}
+		w := q.waitCmd(pipe)
+		// Each command's own result is read by the caller; Exec's error is the first.
+		_, err = pipe.Exec(context.Background())
+		q.moved(err)
+		if attempt == 0 && allMoved(slots) && q.follow(key, err) {
+			continue
+		}
+		return slots, q.waited(w)
+	}
+}
+
+// allMoved reports whether every command of slots was refused with MOVED.
+func allMoved(slots []slot) bool {
+	sent := false
+	for _, s := range slots {
+		if s.cmd == nil {
+			continue
+		}
+		if !redis.HasErrorPrefix(s.cmd.Err(), "MOVED") {
+			return false
+		}
+		sent = true
+	}
+	return sent
+}
+
+// follow waits, at most half a second, until the cluster client's map
+// names the node a MOVED error pointed to as key's primary; false without
+// a cluster, a MOVED, or the node in time.
+func (q *Queue) follow(key string, moved error) bool {
+	c, ok := q.rdb.(*redis.ClusterClient)
+	if !ok || moved == nil {
+		return false
+	}
+	f := strings.Fields(moved.Error())
+	if len(f) != 3 || f[0] != "MOVED" {
+		return false
+	}
+	ctx := context.Background()
+	for range 25 {
+		c.ReloadState(ctx)
+		if node, err := c.MasterForKey(ctx, key); err == nil && node.Options().Addr == f[2] {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 // pipeline returns a pipeline for writes to key whose commands all go
@@ -334,10 +382,12 @@ func (q *Queue) waited(w *redis.Cmd) error {
 }
 
 // slot is where a vote's answer will be: its command, and its place in
-// the answer of a vote script (-1 for a plain XADD).
+// the answer of a vote script (-1 for a plain XADD); or the error that
+// kept it from being sent.
 type slot struct {
 	cmd redis.Cmder
 	i   int
+	err error
 }
 
 // queue puts batch's votes on pipe, in order, and appends one slot per

@@ -56,6 +56,7 @@ func Load(getenv shared.Getenv) (Config, error) {
 		if c.RedisCluster, err = redis.ParseClusterURL(redisURL.String()); err != nil {
 			return c, fmt.Errorf("REDIS_URL: %s: %w", shared.Redacted(redisURL), err)
 		}
+		c.RedisCluster.ClusterStateReloadInterval = shared.ClusterReload
 	} else if c.Redis, err = redis.ParseURL(redisURL.String()); err != nil {
 		return c, fmt.Errorf("REDIS_URL: %s: %w", shared.Redacted(redisURL), err)
 	}
