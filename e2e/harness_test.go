@@ -57,6 +57,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if pgTemplate.dir != "" {
+		// The template cluster the fault suite's PostgreSQLs are copied from.
+		os.RemoveAll(filepath.Dir(pgTemplate.dir))
+	}
 	os.Exit(code)
 }
 
