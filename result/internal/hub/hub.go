@@ -58,6 +58,13 @@ type Conn interface {
 	// SetPingHandler replaces the library's answer to a client's ping,
 	// which would write a pong beside the hub's frames.
 	SetPingHandler(h func(appData string) error)
+	// SetCloseHandler replaces the library's answer to a client's close
+	// frame, for the same reason. The library must not write at all once
+	// the hub has the connection (its other writes, close frames after a
+	// protocol error or an oversized message, would hold the socket's
+	// write lock for up to a second while the hub's writer waits on it):
+	// the server mutes it before handing the connection over.
+	SetCloseHandler(h func(code int, text string) error)
 	ReadMessage() (messageType int, p []byte, err error)
 }
 
@@ -523,6 +530,17 @@ func (h *Hub) Serve(conn Conn, id string) {
 		h.queue(c, func() { c.pong = pong })
 		return nil
 	})
+	// The client's close frame is answered with its code (RFC 6455, 5.5.1)
+	// once nothing else is written: the library's own answer would write
+	// beside the hub's frames (and is muted: see Conn).
+	var echo []byte
+	conn.SetCloseHandler(func(code int, _ string) error {
+		echo = frame(opClose, nil)
+		if code != closeNoStatus {
+			echo = frame(opClose, binary.BigEndian.AppendUint16(nil, uint16(code)))
+		}
+		return nil
+	})
 	for {
 		if _, _, err := conn.ReadMessage(); err != nil {
 			break
@@ -532,7 +550,18 @@ func (h *Hub) Serve(conn Conn, id string) {
 	// closed by the server once its handler is done.
 	c.end(conn)
 	c.writer.Wait()
+	c.mu.Lock()
+	torn := c.torn
+	c.mu.Unlock()
+	if echo != nil && !torn {
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write(echo)
+	}
 }
+
+// closeNoStatus is the code a close frame without one reads as (RFC 6455,
+// 7.4.1: 1005, never sent on the wire).
+const closeNoStatus = 1005
 
 var errEnded = errors.New("hub: client ended")
 
@@ -619,6 +648,7 @@ func (h *Hub) flush(c *client) (sent int) {
 		case n < len(j.frame):
 			c.mu.Lock()
 			c.slow = true
+			c.torn = n > 0 // part of a frame is out; writeSlow sends the rest
 			c.mu.Unlock()
 			rest := append([]job(nil), jobs[i:]...)
 			rest[0].frame = j.frame[n:]
@@ -644,11 +674,28 @@ func (h *Hub) writeSlow(c *client, jobs []job) {
 	defer c.writer.Done()
 	for {
 		for _, j := range jobs {
+			// The deadline is set and cleared under the client's lock, and
+			// only while it has not ended: end's deadline (now) is never
+			// replaced, so an ended client's write fails at once.
+			c.mu.Lock()
+			if c.ended {
+				c.mu.Unlock()
+				return
+			}
 			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			c.torn = true // until the frame is out whole
+			c.mu.Unlock()
 			_, err := c.conn.Write(j.frame)
-			// The shard's writes do not wait: a deadline left behind
-			// would fail them once passed.
-			_ = c.conn.SetWriteDeadline(time.Time{})
+			c.mu.Lock()
+			if !c.ended {
+				// The shard's writes do not wait: a deadline left behind
+				// would fail them once passed.
+				_ = c.conn.SetWriteDeadline(time.Time{})
+			}
+			if err == nil {
+				c.torn = false
+			}
+			c.mu.Unlock()
 			if err != nil {
 				h.failed(c)
 				return
@@ -823,6 +870,7 @@ type client struct {
 	goingAway bool
 	queued    bool // on its way to or in its shard's queue
 	slow      bool // its socket was full: writeSlow writes to it
+	torn      bool // part of a frame is out and the rest not (yet)
 	ended     bool // the connection is over: nothing more is written
 }
 

@@ -134,8 +134,9 @@ func (c *fakeConn) SetReadDeadline(t time.Time) error {
 	}
 	return nil
 }
-func (c *fakeConn) SetReadLimit(int64)                {}
-func (c *fakeConn) SetPongHandler(func(string) error) {}
+func (c *fakeConn) SetReadLimit(int64)                      {}
+func (c *fakeConn) SetPongHandler(func(string) error)       {}
+func (c *fakeConn) SetCloseHandler(func(int, string) error) {}
 func (c *fakeConn) SetPingHandler(h func(string) error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -604,5 +605,71 @@ func TestLeavingKeepsTheOthers(t *testing.T) {
 		if stays := i == 0 || i == 2 || i == 3; stays != (got != nil) {
 			t.Errorf("client %d: got a tally %v, want %v", i, got != nil, stays)
 		}
+	}
+}
+
+// fullConn is a connection whose socket never drains: TryWrite takes
+// nothing and Write waits until the write deadline. onWrite runs at the
+// start of each Write; true lets that write through at once.
+type fullConn struct {
+	fakeConn
+	mu       sync.Mutex
+	deadline time.Time
+	writes   int
+	onWrite  func(n int) bool
+}
+
+func (f *fullConn) TryWrite([]byte) (int, error)    { return 0, nil }
+func (f *fullConn) SetReadDeadline(time.Time) error { return nil }
+func (f *fullConn) SetWriteDeadline(t time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deadline = t
+	return nil
+}
+func (f *fullConn) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	f.writes++
+	n := f.writes
+	f.mu.Unlock()
+	if f.onWrite(n) {
+		return len(b), nil
+	}
+	for {
+		f.mu.Lock()
+		d := f.deadline
+		f.mu.Unlock()
+		if !d.IsZero() && !time.Now().Before(d) {
+			return 0, errors.New("i/o timeout")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestSlowWriterStopsAtTheEnd: a connection that ends while a slow
+// client's writer finishes one frame gets no further write: the end's
+// deadline stays, and the writer stops at once instead of waiting out a
+// fresh writeWait for each frame left.
+func TestSlowWriterStopsAtTheEnd(t *testing.T) {
+	h := New(NewMetrics(prometheus.NewRegistry()))
+	defer h.Close(time.Second)
+	f := &fullConn{}
+	c := &client{conn: f, seq: -1, slow: true}
+	f.onWrite = func(n int) bool {
+		if n == 1 {
+			c.end(f) // the client's read failed meanwhile
+			return true
+		}
+		return false
+	}
+	c.writer.Add(1)
+	start := time.Now()
+	h.writeSlow(c, []job{{frame: pingFrame}, {frame: []byte("tally"), tally: true}, {frame: []byte("more"), tally: true}})
+	c.writer.Wait()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the writer went on %v after the end", d)
+	}
+	if f.writes != 1 {
+		t.Errorf("%d writes, want 1: nothing after the end", f.writes)
 	}
 }

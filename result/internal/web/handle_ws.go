@@ -115,7 +115,26 @@ func newWSConn(conn *fastws.Conn) *wsConn {
 			c.tryFn = c.writeFD
 		}
 	}
+	c.muteLibrary()
 	return c
+}
+
+// muteLibrary makes every later write of the WebSocket library fail at
+// once, without touching the socket. The hub writes every frame itself;
+// the library would still write a close frame from inside ReadMessage
+// after a client's protocol error or an oversized message (and echo a
+// close, which the hub's close handler answers instead), blocking with
+// the socket's write lock held for up to a second when the client does
+// not read, while the hub's writer waits on that lock (an attacker's way
+// to stall every client of a writer). A library write that fails at the
+// socket is final for it (it keeps the error and returns it from then on
+// without writing), so one is made to fail: the library's write deadline
+// is set in the past, the write fails before a byte goes out, and the
+// socket's deadline is cleared again for the hub.
+func (c *wsConn) muteLibrary() {
+	_ = c.Conn.SetWriteDeadline(time.Unix(1, 0))
+	_ = c.Conn.WriteMessage(fastws.BinaryMessage, nil)
+	_ = c.raw.SetWriteDeadline(time.Time{})
 }
 
 // TryWrite writes what the socket takes of b now: one write(2) on the
