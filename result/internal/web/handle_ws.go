@@ -92,6 +92,9 @@ type wsConn struct {
 	// sc tries writes without waiting; nil when the connection does not
 	// offer its descriptor, and every write then waits (TryWrite takes
 	// nothing, so the hub writes from a goroutine of the client's own).
+	// That is correct but costs a goroutine per client per tally: a TLS
+	// listener in this server would need its own non-blocking path; today
+	// TLS ends at the proxy in front, and the connection is plain TCP.
 	sc syscall.RawConn
 	// The one try under way (the hub never tries two writes of a client
 	// at once): its bytes, result and the function sc runs, made once, so
