@@ -14,8 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -165,7 +163,8 @@ const leftoverEvery = 30 * time.Second
 // the workers drained it, or a vote server runs with another value), so
 // no acknowledged vote waits unread; it looks at start and every
 // leftoverEvery until ctx ends, and returns when the relays it started
-// have stopped.
+// have stopped. A relay started for such a stream stays, reading nothing
+// once it is empty, until the worker stops.
 func drainLeftovers(ctx context.Context, logger *slog.Logger, rdb redis.UniversalClient, shards ballot.Shards,
 	start func(key string) *relay.Relay) {
 	var wg sync.WaitGroup
@@ -205,40 +204,33 @@ func drainLeftovers(ctx context.Context, logger *slog.Logger, rdb redis.Universa
 	}
 }
 
-// leftoverStreams lists the streams of shards' prefix, under any number of
-// shards (the bare prefix and "<prefix>:{k}"), that hold entries, on
-// every primary of a cluster.
+// leftoverStreams lists the streams of shards' prefix under any setting
+// (the bare prefix, and "<prefix>:{k}" for every k a setting may have)
+// that hold entries: one XLEN each, in one pipeline (split by node on a
+// cluster), whatever else the Redis holds.
 func leftoverStreams(ctx context.Context, rdb redis.UniversalClient, shards ballot.Shards) ([]string, error) {
-	var (
-		mu   sync.Mutex
-		keys []string
-	)
-	scan := func(ctx context.Context, c *redis.Client) error {
-		iter := c.ScanType(ctx, 0, shards.Prefix()+":{*}", 1000, "stream").Iterator()
-		for iter.Next(ctx) {
-			key := iter.Val()
-			if !strings.HasSuffix(key, "}") {
-				continue
-			}
-			if n, err := c.XLen(ctx, key).Result(); err == nil && n > 0 {
-				mu.Lock()
-				keys = append(keys, key)
-				mu.Unlock()
-			}
+	all, err := ballot.NewShards(shards.Prefix(), ballot.MaxShards)
+	if err != nil {
+		return nil, err
+	}
+	keys := append([]string{shards.Prefix()}, all.Keys()...)
+	cmds := make([]*redis.IntCmd, len(keys))
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, key := range keys {
+			cmds[i] = p.XLen(ctx, key)
 		}
-		return iter.Err()
+		return nil
+	})
+	var out []string
+	for i, cmd := range cmds {
+		if n, cerr := cmd.Result(); cerr == nil && n > 0 {
+			out = append(out, keys[i])
+		}
 	}
-	var err error
-	if cc, ok := rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, scan)
-	} else if c, ok := rdb.(*redis.Client); ok {
-		err = scan(ctx, c)
+	if errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "WRONGTYPE") {
+		err = nil // a key of another type: not a stream of ours
 	}
-	if n, xerr := rdb.XLen(ctx, shards.Prefix()).Result(); xerr == nil && n > 0 {
-		keys = append(keys, shards.Prefix())
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys), err
+	return out, err
 }
 
 // migrate is `worker migrate`: it applies the schema's migrations, as the
